@@ -1,0 +1,46 @@
+"""What every command shares: consoles, the user-error boundary and logging setup."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pathfocus.errors import PathfocusError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a :class:`PathfocusError` into one red sentence on stderr and exit code 1 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PathfocusError as error:
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+
+    return wrapper
+
+
+def setup_logging(verbose: bool) -> None:
+    """Route library logging (warnings about skipped files, etc.) through rich on stderr."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        force=True,
+    )
+    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "PIL", "matplotlib", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
