@@ -1,4 +1,5 @@
-"""What KFDE's enhancement modules cost: inference time of csfe, mfdf and kfde over the bare baseline.
+"""What KFDE costs: inference time of csfe, mfdf and kfde over the bare baseline, and training
+throughput of our Lightning path over a bare PyTorch loop on the same model and data.
 
 DESIGN.md section 6 budgets CSFE + MFDF at no more than +10% of the backbone's inference time. All models
 run in this one process on the same input; repeats are interleaved across models (so load from other
@@ -23,6 +24,7 @@ import torch
 from pathfocus.models.kfde import create_model
 
 INFERENCE_BUDGET = 1.10  # DESIGN.md section 6: CSFE + MFDF add at most 10 %
+TRAINING_BUDGET = 0.85  # DESIGN.md section 6: training throughput within 15 % of a bare loop
 VARIANTS = ("baseline", "csfe", "mfdf", "kfde")
 
 
@@ -96,6 +98,82 @@ def measure_modules(backbone: str, image_size: int, batch_size: int, repeats: in
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def _training_data(batch_size: int, image_size: int, batches: int) -> torch.utils.data.TensorDataset:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size * batches, 3, image_size, image_size, generator=generator)
+    labels = torch.randint(0, 2, (batch_size * batches,), generator=generator)
+    return torch.utils.data.TensorDataset(images, labels)
+
+
+def bare_loop_images_per_s(model_name: str, backbone: str, data: torch.utils.data.TensorDataset,
+                           batch_size: int, warmup: int, device: torch.device) -> float:
+    """Images/s of a plain forward/backward/AdamW loop, timed after ``warmup`` steps."""
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    model = create_model(model_name, num_classes=2, backbone=backbone).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
+    start = None
+    for step, (images, labels) in enumerate(loader):
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+        if step == warmup - 1:
+            _sync(device)
+            start = time.perf_counter()
+    _sync(device)
+    return (len(loader) - warmup) * batch_size / (time.perf_counter() - start)
+
+
+def lightning_images_per_s(model_name: str, backbone: str, data: torch.utils.data.TensorDataset,
+                           batch_size: int, warmup: int, device: torch.device) -> float:
+    """Images/s of ``pathfocus train patch``'s path (task, trainer, logging, checkpoints), same timing."""
+    import tempfile
+    from pathlib import Path
+
+    import lightning.pytorch as pl
+
+    from pathfocus.training.patch import PatchClassifierTask
+    from pathfocus.training.trainer import TrainerOptions, build_trainer
+
+    class StepClock(pl.Callback):
+        start: float | None = None
+        end: float | None = None
+
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+            _sync(device)
+            if trainer.global_step == warmup:
+                self.start = time.perf_counter()
+            self.end = time.perf_counter()
+
+    torch.manual_seed(0)
+    task = PatchClassifierTask(create_model(model_name, num_classes=2, backbone=backbone), max_epochs=1)
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as run_dir:
+        options = TrainerOptions(max_epochs=1, progress=False,
+                                 accelerator="gpu" if device.type == "cuda" else "cpu", devices="1")
+        trainer = build_trainer(Path(run_dir), options)
+        trainer.callbacks.append(clock)
+        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
+        first_batch = torch.utils.data.Subset(data, range(batch_size))
+        val = torch.utils.data.DataLoader(first_batch, batch_size=batch_size)
+        trainer.fit(task, train_dataloaders=loader, val_dataloaders=val)
+    steps = len(loader) - warmup
+    return steps * batch_size / (clock.end - clock.start)
+
+
+def print_training(model_name: str, bare: float, ours: float, header: str) -> None:
+    print(header)
+    ratio = ours / bare
+    verdict = "ok" if ratio >= TRAINING_BUDGET else "UNDER"
+    print(f"{'path':<22} {'images/s':>10}")
+    print(f"{'bare PyTorch loop':<22} {bare:>10.1f}")
+    print(f"{'pathfocus (Lightning)':<22} {ours:>10.1f}")
+    print(f"ratio {ratio:.3f} (budget >= {TRAINING_BUDGET:.2f}): {verdict}  [{model_name}]")
+
+
 def print_inference(results: list[InferenceResult], header: str) -> None:
     print(header)
     print(f"{'model':<10} {'median ms/batch':>16} {'images/s':>10} {'ratio':>7}  "
@@ -123,6 +201,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=15, help="timed batches per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed batches per model first")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    parser.add_argument("--train-image-size", type=int, default=112)
+    parser.add_argument("--train-batch-size", type=int, default=32)
+    parser.add_argument("--train-steps", type=int, default=12, help="timed training steps per path")
+    parser.add_argument("--skip-training", action="store_true", help="only measure inference")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     return parser.parse_args(argv)
 
@@ -140,6 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     shape = f"{args.backbone}, batch {args.batch_size} x {args.image_size} px, median of {args.repeats}"
     print_inference(measure_inference(*setup), f"\nInference, whole models: {shape} interleaved rounds")
     print_modules(measure_modules(*setup), f"\nInference, KFDE's parts: {shape}")
+    if not args.skip_training:
+        data = _training_data(args.train_batch_size, args.train_image_size, args.train_steps + args.warmup)
+        train_setup = ("kfde", args.backbone, data, args.train_batch_size, args.warmup, device)
+        bare = bare_loop_images_per_s(*train_setup)
+        ours = lightning_images_per_s(*train_setup)
+        shape = f"batch {args.train_batch_size} x {args.train_image_size} px, {args.train_steps} timed steps"
+        print_training("kfde", bare, ours, f"\nTraining throughput: kfde on {args.backbone}, {shape}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -42,5 +43,10 @@ def setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
         force=True,
     )
+    # Third-party deprecation chatter and Lightning's small-dataset hints say nothing actionable to users.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "PIL", "matplotlib", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -38,6 +38,7 @@ class TrainerOptions:
 
 def build_trainer(run_dir: Path, options: TrainerOptions) -> pl.Trainer:
     """A Trainer that logs to ``run_dir/logs`` and checkpoints (best + last) to ``run_dir/checkpoints``."""
+    quiet_lightning()
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="best", monitor=options.monitor,
                         mode=options.mode, save_last=True, save_top_k=1),
@@ -82,6 +83,16 @@ def training_curves(run_dir: Path) -> Path | None:
     """Path of the CSV training log Lightning wrote (for the report), if any."""
     path = run_dir / LOG_DIR / "metrics.csv"
     return path if path.is_file() else None
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter (GPU/TPU lines, tips) out of the user's console.
+
+    Lightning sets its loggers to INFO when it is imported, after the CLI configured logging, so this
+    runs when a trainer is built; warnings still come through.
+    """
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _devices(devices: str) -> int | str:

@@ -1,0 +1,195 @@
+"""SEW training data: cached thumbnail graphs per slide and cached detail subgraphs per visited window.
+
+The thumbnail graph of a slide never changes, so it is built once into ``RUN/cache`` (safetensors,
+keyed by the slide file and the graph settings). Which windows are read depends on the focus predictor,
+which moves while it learns; each window read is kept in memory and on disk keyed by slide and window,
+so later epochs (and a resumed run) re-read and re-SLIC only windows never seen before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+
+from pathfocus.inference.sew_graphs import (
+    DetailGraph,
+    NodeEmbedder,
+    ThumbnailGraph,
+    build_thumbnail_graph,
+    read_detail_graph,
+)
+from pathfocus.io import atomic_path
+from pathfocus.models.sew import SEWConfig
+from pathfocus.slide.reader import Slide, open_slide
+from pathfocus.types import Region
+
+CACHE_DIR = "cache"
+log = logging.getLogger(__name__)
+
+
+def settings_key(config: SEWConfig, names: tuple[str, ...]) -> str:
+    """A short hash of the config fields that shape a cached graph (a change makes a new cache)."""
+    values = {name: getattr(config, name) for name in names}
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+THUMBNAIL_SETTINGS = ("thumbnail_mpp", "n_superpixels", "superpixel_compactness")
+DETAIL_SETTINGS = ("detail_mpp", "detail_window", "detail_superpixels", "detail_slic_side",
+                   "superpixel_compactness", "detail_embedding")
+
+
+def _file_key(path: Path) -> str:
+    stat = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+
+
+class ThumbnailCache:
+    """Thumbnail graphs of slides, built on first use and kept under ``cache_dir``."""
+
+    def __init__(self, cache_dir: Path, config: SEWConfig) -> None:
+        self.dir = cache_dir / f"thumbnails-{settings_key(config, THUMBNAIL_SETTINGS)}"
+        self.config = config
+
+    def get(self, slide_id: str, path: Path) -> ThumbnailGraph:
+        file = self.dir / f"{slide_id}-{_file_key(path)}.safetensors"
+        if file.is_file():
+            return ThumbnailGraph.from_tensors(slide_id, load_file(str(file)))
+        with open_slide(path) as slide:
+            graph = build_thumbnail_graph(slide, self.config)
+        graph.slide_id = slide_id
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(file) as tmp:
+            save_file({k: v.contiguous() for k, v in graph.tensors().items()}, str(tmp))
+        return graph
+
+
+class DetailCache:
+    """Detail subgraphs of windows by (slide, window), in memory and under ``cache_dir``."""
+
+    def __init__(self, cache_dir: Path, config: SEWConfig, embedder: NodeEmbedder | None = None) -> None:
+        self.dir = cache_dir / f"detail-{settings_key(config, DETAIL_SETTINGS)}"
+        self.config = config
+        self.embedder = embedder
+        self.memory: dict[tuple[str, int, int, int], DetailGraph] = {}
+        self.slides: dict[str, Slide] = {}
+        self.reads = 0
+        self.hits = 0
+
+    def get(self, path: Path, graph: ThumbnailGraph, region: Region) -> DetailGraph:
+        key = (graph.slide_id, region.x, region.y, region.w)
+        if key in self.memory:
+            self.hits += 1
+            return self.memory[key]
+        file = self.dir / graph.slide_id / f"{region.x}_{region.y}_{region.w}.safetensors"
+        if file.is_file():
+            tensors = load_file(str(file))
+            detail = DetailGraph(region, tensors["x"], tensors["edge_index"], int(tensors["pixels"]))
+            self.hits += 1
+        else:
+            slide = self.slides.get(str(path))
+            if slide is None:
+                slide = self.slides[str(path)] = open_slide(path)
+            detail = read_detail_graph(slide, graph, region, self.config, self.embedder)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(file) as tmp:
+                save_file({"x": detail.x.contiguous(), "edge_index": detail.edge_index.contiguous(),
+                           "pixels": torch.tensor(detail.pixels_read)}, str(tmp))
+            self.reads += 1
+        self.memory[key] = detail
+        return detail
+
+    def close(self) -> None:
+        for slide in self.slides.values():
+            slide.close()
+        self.slides.clear()
+
+
+class SlideGraphDataset(Dataset):
+    """Item i: the index of slide i (the graphs live in :attr:`graphs`, the collate keeps them).
+
+    ``pools`` are the candidate nodes per slide that training may send to the detail branch.
+    """
+
+    def __init__(self, table: pd.DataFrame, graphs: list[ThumbnailGraph], class_names: list[str],
+                 pool_size: int = 0, seed: int = 0) -> None:
+        self.paths = [Path(p) for p in table["path"]]
+        self.slide_ids = [str(s) for s in table["slide_id"]]
+        self.targets = [class_names.index(str(label)) for label in table["label"]]
+        self.graphs = graphs
+        self.pools = [candidate_pool(graph, pool_size, seed) for graph in graphs]
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+class SlideBatch:
+    """A batch of slides of different graph sizes (what :func:`collate_slides` makes)."""
+
+    def __init__(self, dataset: SlideGraphDataset, indices: list[int]) -> None:
+        self.indices = indices
+        self.graphs = [dataset.graphs[i] for i in indices]
+        self.paths = [dataset.paths[i] for i in indices]
+        self.targets = torch.tensor([dataset.targets[i] for i in indices], dtype=torch.long)
+        self.pools = [dataset.pools[i] for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class SlideCollate:
+    """Collate slide indices into a :class:`SlideBatch` (graphs of different sizes stay separate)."""
+
+    def __init__(self, dataset: SlideGraphDataset) -> None:
+        self.dataset = dataset
+
+    def __call__(self, indices: list[int]) -> SlideBatch:
+        return SlideBatch(self.dataset, list(indices))
+
+
+def build_graphs(table: pd.DataFrame, cache: ThumbnailCache, progress: bool = True) -> list[ThumbnailGraph]:
+    """Thumbnail graphs of every slide in ``table`` (from the cache when built before)."""
+    from rich.progress import track
+
+    rows: Any = list(table.itertuples(index=False))
+    if progress:
+        rows = track(rows, description="thumbnail graphs", transient=True)
+    return [cache.get(str(row.slide_id), Path(row.path)) for row in rows]
+
+
+def candidate_pool(graph: ThumbnailGraph, size: int, seed: int = 0) -> torch.Tensor:
+    """``size`` random nodes of a slide (all when ``size`` is 0 or the slide has fewer), sorted.
+
+    Seeded by the slide id, so a resumed run and its first session use the same pools.
+    """
+    n = int(graph.x.shape[0])
+    if size <= 0 or size >= n:
+        return torch.arange(n)
+    digest = int(hashlib.sha1(f"{graph.slide_id}|{seed}".encode()).hexdigest()[:8], 16)
+    generator = torch.Generator().manual_seed(digest)
+    return torch.sort(torch.randperm(n, generator=generator)[:size]).values
+
+
+def prefetch_pools(dataset: SlideGraphDataset, details: DetailCache, config: SEWConfig,
+                   progress: bool = True) -> int:
+    """Read every candidate window of every slide once (so epochs only hit the cache); return the count."""
+    from rich.progress import track
+
+    from pathfocus.inference.sew_graphs import region_window
+
+    slides = zip(dataset.paths, dataset.graphs, dataset.pools, strict=True)
+    jobs = [(path, graph, int(node)) for path, graph, pool in slides for node in pool]
+    steps: Any = track(jobs, description="detail windows", transient=True) if progress else jobs
+    for path, graph, node in steps:
+        details.get(path, graph, region_window(graph.anchors[node], graph, config))
+    return len(jobs)
