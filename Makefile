@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
