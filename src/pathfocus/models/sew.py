@@ -44,10 +44,11 @@ class SEWConfig:
     detail_gcn_layers: int = 2
     region_layers: int = 1
     cross_layers: int = 1
-    projection_dim: int = 32
-    dropout: float = 0.1
+    dropout: float = 0.2
     lambda_cst: float = 0.5
     lambda_focus: float = 1.0
+    lambda_region: float = 1.0  # CE of each visited region against its slide's label (0: off)
+    normal_class: int = 0  # lesion score of a region = 1 - its probability of this (lesion-free) class
     use_consistency: bool = True
     use_focus_loss: bool = True
     branches: str = "both"
@@ -68,6 +69,9 @@ class SEWConfig:
             raise InputError(msg)
         if self.hidden % self.heads or self.detail_hidden % self.heads:
             msg = f"hidden sizes ({self.hidden}, {self.detail_hidden}) must divide by heads={self.heads}"
+            raise InputError(msg)
+        if not 0 <= self.normal_class < self.num_classes:
+            msg = f"normal_class={self.normal_class} must be a class index below {self.num_classes}"
             raise InputError(msg)
         if not 0.0 <= self.explore < 1.0:
             msg = f"explore must lie in [0, 1), got {self.explore}"
@@ -107,7 +111,9 @@ class DetailOutput(NamedTuple):
     logits: torch.Tensor  # B x C
     cls: torch.Tensor  # B x H
     regions: torch.Tensor  # R x H region embeddings (after attention across regions)
-    lesion: torch.Tensor  # R lesion logits (sigmoid -> lesion score)
+    region_logits: torch.Tensor  # R x C: each region classified on its own
+    lesion: torch.Tensor  # R lesion scores in [0, 1]: 1 - P(region is of the normal class)
+    attention: torch.Tensor  # R pooling weights (sum to one per slide)
 
 
 class GlobalBranch(nn.Module):
@@ -141,14 +147,17 @@ class FocusPredictor(nn.Module):
 class DetailBranch(nn.Module):
     """Region subgraphs -> local GCN -> group attention (within, then across regions) -> local CLS.
 
-    The lesion logit of a region is a gated score of its embedding; the softmax of those scores over a
-    slide's regions pools the regions into the local representation, so regions that decide the
-    slide's class get high lesion scores without region-level labels (attention-MIL style).
+    Slide logits come from the local CLS plus a gated-attention pool of the region embeddings
+    (attention-MIL). Each region is also classified on its own; its lesion score is one minus its
+    probability of the normal class (``normal_class``, the lesion-free label or lowest grade), which
+    is what the focus predictor is calibrated against.
     """
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, gcn_layers: int = 2,
-                 region_layers: int = 1, cross_layers: int = 1, heads: int = 4, dropout: float = 0.1) -> None:
+                 region_layers: int = 1, cross_layers: int = 1, heads: int = 4, dropout: float = 0.1,
+                 normal_class: int = 0) -> None:
         super().__init__()
+        self.normal_class = normal_class
         self.gcn = GCNStack(in_dim, hidden, gcn_layers, dropout)
         self.within = CLSTransformer(hidden, region_layers, heads, dropout)
         self.across = CLSTransformer(hidden, cross_layers, heads, dropout)
@@ -157,6 +166,7 @@ class DetailBranch(nn.Module):
         self.gate_w = nn.Linear(hidden, 1)
         self.norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, num_classes)
+        self.region_head = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, node_region: torch.Tensor,
                 region_slide: torch.Tensor, n_slides: int) -> DetailOutput:
@@ -165,14 +175,15 @@ class DetailBranch(nn.Module):
         region_tokens, _ = self.within(self.gcn(x, edge_index), node_region, n_regions)
         cls, regions = self.across(region_tokens, region_slide, n_slides)
         gated = torch.tanh(self.gate_v(regions)) * torch.sigmoid(self.gate_u(regions))
-        lesion = self.gate_w(gated).squeeze(-1)
-        weights = _segment_softmax(lesion, region_slide, n_slides)
+        weights = _segment_softmax(self.gate_w(gated).squeeze(-1), region_slide, n_slides)
         pooled = torch.zeros_like(cls).index_add_(0, region_slide, weights[:, None] * regions)
-        return DetailOutput(self.head(self.norm(cls + pooled)), cls, regions, lesion)
+        region_logits = self.region_head(regions)
+        lesion = 1.0 - torch.softmax(region_logits, dim=-1)[:, self.normal_class]
+        return DetailOutput(self.head(self.norm(cls + pooled)), cls, regions, region_logits, lesion, weights)
 
 
 class SEWModel(nn.Module):
-    """The three SEW components plus the projection heads the consistency constraint compares."""
+    """The three SEW components plus the projection of the global CLS into the detail CLS space."""
 
     def __init__(self, config: SEWConfig) -> None:
         super().__init__()
@@ -183,11 +194,9 @@ class SEWModel(nn.Module):
         self.focus = FocusPredictor(c.hidden, c.dropout)
         self.detail_branch = DetailBranch(c.detail_features, c.detail_hidden,
                                           c.num_classes, c.detail_gcn_layers, c.region_layers,
-                                          c.cross_layers, c.heads, c.dropout)
-        self.project_global = nn.Sequential(nn.Linear(c.hidden, c.projection_dim), nn.GELU(),
-                                            nn.Linear(c.projection_dim, c.projection_dim))
-        self.project_detail = nn.Sequential(nn.Linear(c.detail_hidden, c.projection_dim), nn.GELU(),
-                                            nn.Linear(c.projection_dim, c.projection_dim))
+                                          c.cross_layers, c.heads, c.dropout, c.normal_class)
+        self.project_global = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(),
+                                            nn.Linear(c.hidden, c.detail_hidden))
 
     def forward_global(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor,
                        n_graphs: int) -> GlobalOutput:

@@ -51,7 +51,7 @@ class MILTrainConfig:
     slides_csv: str
     splits_csv: str | None = None
     encoder: str = DEFAULT_ENCODER
-    encoder_input_size: int = 96
+    encoder_input_size: int = 64
     pretrained: bool = False
     weights: str | None = None
     tiles: TileSettings = field(default_factory=TileSettings)

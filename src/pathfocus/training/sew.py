@@ -54,16 +54,17 @@ log = logging.getLogger(__name__)
 class SEWTrainOptions:
     """How to train (the model's choices are in :class:`SEWConfig`)."""
 
-    epochs: int = 30
-    batch_size: int = 4
+    epochs: int = 60
+    batch_size: int = 2
     lr: float = 2e-3
-    weight_decay: float = 1e-4
-    patience: int = 10
+    weight_decay: float = 1e-2
+    patience: int = 20
     seed: int = 0
     devices: str = "auto"
     strategy: str = "auto"
     resume: bool = False
     progress: bool = True
+    cache_dir: Path | None = None  # default RUN/cache; runs on the same slides (ablations) may share one
 
 
 class SEWTask(pl.LightningModule):
@@ -92,12 +93,15 @@ class SEWTask(pl.LightningModule):
                           batch.pools)
         labels = batch.targets.to(self.device)
         detail = out.detail_out
+        if detail is None:
+            loss, parts = sew_loss(config, labels, out.global_out.logits)
+            return loss, parts, out.logits
+        counts = torch.tensor([len(d) for d in out.details], device=self.device)
+        region_slide = torch.repeat_interleave(torch.arange(len(batch), device=self.device), counts)
         loss, parts = sew_loss(
-            config, labels, out.global_out.logits,
-            detail.logits if detail is not None else None,
-            self.model.project_global(out.global_out.cls) if detail is not None else None,
-            self.model.project_detail(detail.cls) if detail is not None else None,
-            out.visited_focus, detail.lesion if detail is not None else None)
+            config, labels, out.global_out.logits, detail.logits,
+            self.model.project_global(out.global_out.cls), detail.cls, out.visited_focus, detail.lesion,
+            detail.region_logits, region_slide)
         return loss, parts, out.logits
 
     def training_step(self, batch: SlideBatch, batch_idx: int) -> torch.Tensor:
@@ -160,9 +164,15 @@ def _train(slides_csv: Path, run: Path, base: SEWConfig, options: SEWTrainOption
                "validation slides; SEW needs both (add slides or pass --splits)")
         raise InputError(msg)
 
-    cache_dir = run / CACHE_DIR
+    cache_dir = options.cache_dir or run / CACHE_DIR
     thumbnails = ThumbnailCache(cache_dir, base)
-    graphs = {name: build_graphs(tables[name], thumbnails, options.progress) for name in ("train", "val")}
+    graphs, skipped = {}, []
+    for name in ("train", "val"):
+        tables[name], graphs[name], bad = build_graphs(tables[name], thumbnails, options.progress)
+        skipped.extend(bad)
+    if not graphs["train"] or not graphs["val"]:
+        msg = f"no readable slides with tissue left to train or validate on ({'; '.join(skipped[:3])})"
+        raise InputError(msg)
     embedder = None
     if base.detail_embedding:
         from pathfocus.inference.sew_embedding import load_embedder
@@ -211,6 +221,7 @@ def _train(slides_csv: Path, run: Path, base: SEWConfig, options: SEWTrainOption
         **(task.best[3] if task.best else {}),
         "n_train": len(tables["train"]), "n_val": len(tables["val"]), "n_test": len(tables["test"]),
         "class_names": class_names,
+        "n_skipped": len(skipped), "skipped": skipped,
         "windows_read": details.reads, "window_cache_hits": details.hits,
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
+from pathfocus.errors import PathfocusError
 from pathfocus.inference.sew_graphs import (
     DetailGraph,
     NodeEmbedder,
@@ -157,27 +158,52 @@ class SlideCollate:
         return SlideBatch(self.dataset, list(indices))
 
 
-def build_graphs(table: pd.DataFrame, cache: ThumbnailCache, progress: bool = True) -> list[ThumbnailGraph]:
-    """Thumbnail graphs of every slide in ``table`` (from the cache when built before)."""
+def build_graphs(table: pd.DataFrame, cache: ThumbnailCache,
+                 progress: bool = True) -> tuple[pd.DataFrame, list[ThumbnailGraph], list[str]]:
+    """Thumbnail graphs of the slides in ``table`` (cached); unreadable or blank slides are skipped.
+
+    Returns the rows kept, their graphs and a one-line reason per skipped slide (logged as warnings).
+    """
     from rich.progress import track
 
     rows: Any = list(table.itertuples(index=False))
     if progress:
         rows = track(rows, description="thumbnail graphs", transient=True)
-    return [cache.get(str(row.slide_id), Path(row.path)) for row in rows]
+    kept, graphs, skipped = [], [], []
+    for row in rows:
+        try:
+            graphs.append(cache.get(str(row.slide_id), Path(row.path)))
+        except PathfocusError as error:
+            log.warning("skipping slide %s: %s", row.slide_id, error)
+            skipped.append(f"{row.slide_id}: {error}")
+            continue
+        kept.append(row.slide_id)
+    return table[table["slide_id"].isin(kept)].reset_index(drop=True), graphs, skipped
 
 
 def candidate_pool(graph: ThumbnailGraph, size: int, seed: int = 0) -> torch.Tensor:
-    """``size`` random nodes of a slide (all when ``size`` is 0 or the slide has fewer), sorted.
+    """``size`` nodes of a slide (all when ``size`` is 0 or the slide has fewer), sorted.
 
-    Seeded by the slide id, so a resumed run and its first session use the same pools.
+    Half are the most diverse nodes in colour (farthest-point sampling over the standardised node
+    features): a lesion covering a few percent of the tissue looks unlike the rest and would rarely be
+    drawn at random, yet training can only learn to focus on regions it has seen magnified. The other
+    half are random, so ordinary tissue is seen too. Seeded by the slide id (resume gets the same pools).
     """
     n = int(graph.x.shape[0])
     if size <= 0 or size >= n:
         return torch.arange(n)
     digest = int(hashlib.sha1(f"{graph.slide_id}|{seed}".encode()).hexdigest()[:8], 16)
     generator = torch.Generator().manual_seed(digest)
-    return torch.sort(torch.randperm(n, generator=generator)[:size]).values
+    features = graph.x.float()
+    features = (features - features.mean(0)) / features.std(0).clamp(min=1e-6)
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    distance = torch.cdist(features, features[chosen]).squeeze(1)
+    for _ in range(size // 2 - 1):
+        chosen.append(int(distance.argmax()))
+        distance = torch.minimum(distance, torch.cdist(features, features[chosen[-1:]]).squeeze(1))
+    rest = torch.tensor([i for i in range(n) if i not in set(chosen)])
+    extra = rest[torch.randperm(len(rest), generator=generator)[:size - len(chosen)]]
+    return torch.sort(torch.cat([torch.tensor(chosen), extra])).values
 
 
 def prefetch_pools(dataset: SlideGraphDataset, details: DetailCache, config: SEWConfig,

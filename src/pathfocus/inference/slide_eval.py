@@ -1,0 +1,104 @@
+"""Held-out evaluation of a slide run (SEW or MIL): analyse every test slide, score the predictions.
+
+The test slides come from ``RUN/splits.csv`` (written at training time), the slides' files and labels
+from the labels CSV the run was trained on (``config["slides_csv"]``) unless another is given. Every
+number in ``RUN/eval/metrics.json`` can be recomputed from ``RUN/eval/predictions.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pathfocus.errors import CheckpointError, InputError, PathfocusError
+from pathfocus.inference.analyzers import load_analyzer
+from pathfocus.io import write_csv, write_json
+from pathfocus.runs import read_run_config
+from pathfocus.training.metrics import classification_metrics, plot_confusion_matrix
+from pathfocus.training.slide_data import SPLITS_FILE, read_slide_labels, read_slide_splits, subset_table
+
+EVAL_DIR = "eval"
+log = logging.getLogger(__name__)
+
+
+def evaluate_slide_run(run_dir: str | os.PathLike[str], slides_csv: str | os.PathLike[str] | None = None,
+                       device: str | None = None, subset: str = "test") -> dict[str, Any]:
+    """Analyse the run's ``subset`` slides and write ``RUN/eval/{metrics.json, confusion_matrix.png,
+    predictions.csv}``; return the metrics.
+
+    Metrics: accuracy, balanced_accuracy, macro_f1, auc (one-vs-rest macro for > 2 classes),
+    confusion_matrix, class_names, n_slides, and the median seconds and high-magnification pixels
+    read per slide.
+    """
+    run = Path(run_dir)
+    config = read_run_config(run, kind=("sew", "mil"))
+    class_names = [str(name) for name in config["class_names"]]
+    labels_path = slides_csv if slides_csv is not None else config.get("slides_csv")
+    if labels_path is None:
+        msg = f"{run}/config.json does not say which slides it was trained on; pass the labels CSV"
+        raise CheckpointError(msg)
+    labels = read_slide_labels(labels_path)
+    splits_path = run / SPLITS_FILE
+    if not splits_path.is_file():
+        msg = f"{run} has no {SPLITS_FILE}; it was not written by `pathfocus train sew|mil`"
+        raise CheckpointError(msg)
+    chosen = subset_table(labels, read_slide_splits(splits_path, labels), subset)
+    if chosen.empty:
+        msg = f"no {subset} slides of {labels_path} are in {splits_path}; check the labels CSV is the run's"
+        raise InputError(msg)
+    unknown = sorted(set(chosen["label"]) - set(class_names))
+    if unknown:
+        msg = f"labels {unknown} in {labels_path} are not classes of the run ({class_names})"
+        raise InputError(msg)
+
+    analyzer = load_analyzer(run, device=device)
+    rows, failed = [], []
+    for slide in chosen.itertuples(index=False):
+        try:
+            analysis = analyzer.analyze(Path(slide.path))
+        except PathfocusError as error:  # counted and reported, never a silent gap
+            log.warning("cannot analyse %s: %s", slide.slide_id, error)
+            failed.append(f"{slide.slide_id}: {error}")
+            continue
+        log.info("%s: %s (true %s) in %.2f s", slide.slide_id, analysis.label, slide.label, analysis.seconds)
+        rows.append({"slide_id": slide.slide_id, "true": class_names.index(slide.label),
+                     "probabilities": analysis.probabilities, "seconds": analysis.seconds,
+                     "pixels_read": analysis.pixels_read})
+    if not rows:
+        msg = f"none of the {len(chosen)} {subset} slides could be analysed ({'; '.join(failed[:3])})"
+        raise InputError(msg)
+    probabilities = np.asarray([row["probabilities"] for row in rows], dtype=float)
+    y_true = np.asarray([row["true"] for row in rows], dtype=int)
+    metrics = classification_metrics(y_true, probabilities, class_names)
+    metrics.update({
+        "n_slides": len(rows),
+        "n_failed": len(failed),
+        "failed": failed,
+        "subset": subset,
+        "kind": config["kind"],
+        "seconds_per_slide": statistics.median(row["seconds"] for row in rows),
+        "pixels_read_per_slide": statistics.median(row["pixels_read"] for row in rows),
+    })
+    _write(run / EVAL_DIR, rows, probabilities, class_names, metrics)
+    return metrics
+
+
+def _write(out: Path, rows: list[dict[str, Any]], probabilities: np.ndarray, class_names: list[str],
+           metrics: dict[str, Any]) -> None:
+    table = pd.DataFrame({"slide_id": [row["slide_id"] for row in rows],
+                          "true": [row["true"] for row in rows],
+                          "predicted": probabilities.argmax(axis=1)})
+    for index, name in enumerate(class_names):
+        table[f"prob_{name}"] = probabilities[:, index]
+    table["seconds"] = [row["seconds"] for row in rows]
+    table["pixels_read"] = [row["pixels_read"] for row in rows]
+    write_csv(out / "predictions.csv", table)
+    plot_confusion_matrix(metrics["confusion_matrix"], class_names, out / "confusion_matrix.png",
+                          title=f"{metrics['kind']} slides ({metrics['subset']})")
+    write_json(out / "metrics.json", metrics)

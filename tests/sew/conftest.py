@@ -1,0 +1,44 @@
+"""Tiny synthetic cohorts and a tiny SEW run, built once per test session for all SEW tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_SEW = {"k": 2, "detail_window": 256, "n_superpixels": 48, "detail_superpixels": 16, "train_pool": 4,
+            "hidden": 32, "detail_hidden": 32, "transformer_layers": 1}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """SEW's tensors are tiny; on a busy 2-core machine two torch threads only spin (see sew_graphs)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_sew() -> dict[str, object]:
+    """SEWConfig values small enough for tests (two regions of 256 px, a few dozen superpixels)."""
+    return dict(TINY_SEW)
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six 2048^2 slides (3 negative, 3 with lesions) with labels.csv."""
+    from pathfocus.data.synthetic.slides import make_synthetic_cohort
+
+    return make_synthetic_cohort(tmp_path_factory.mktemp("sew_cohort"), n_slides=6, seed=3, size=2048)
+
+
+@pytest.fixture(scope="session")
+def sew_run(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SEW run trained for two epochs on the tiny cohort."""
+    from pathfocus.models.sew import SEWConfig
+    from pathfocus.training.sew import SEWTrainOptions, train_sew
+
+    run = tmp_path_factory.mktemp("sew_run")
+    train_sew(cohort / "labels.csv", run, SEWConfig(**TINY_SEW),
+              SEWTrainOptions(epochs=2, batch_size=2, progress=False))
+    return run

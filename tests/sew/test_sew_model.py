@@ -1,0 +1,107 @@
+"""SEW modules on random graphs: shapes, configs, region selection and the pooling softmax."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from pathfocus.errors import InputError
+from pathfocus.models.sew import SEWConfig, SEWModel, _segment_softmax, select_regions
+
+
+def _graphs(sizes: list[int], features: int, seed: int = 0) -> Batch:
+    generator = torch.Generator().manual_seed(seed)
+    graphs = [Data(x=torch.randn(n, features, generator=generator),
+                   edge_index=torch.randint(0, n, (2, 3 * n), generator=generator)) for n in sizes]
+    return Batch.from_data_list(graphs)
+
+
+def _model(**changes: object) -> SEWModel:
+    config = SEWConfig(num_classes=3, hidden=16, detail_hidden=16, heads=2, transformer_layers=1, **changes)
+    return SEWModel(config).eval()
+
+
+def test_global_branch_and_focus_shapes() -> None:
+    model = _model()
+    batch = _graphs([30, 45], model.config.global_features)
+    out = model.forward_global(batch.x, batch.edge_index, batch.batch, 2)
+    assert out.logits.shape == (2, 3)
+    assert out.cls.shape == (2, 16)
+    assert out.nodes.shape == (75, 16)
+    assert out.focus.shape == (75,)
+    assert torch.isfinite(out.focus).all()
+
+
+def test_global_branch_keeps_graphs_apart() -> None:
+    """A slide's prediction must not depend on the other slides in its batch (masked attention)."""
+    model = _model()
+    batch = _graphs([30, 45], model.config.global_features)
+    alone = _graphs([30], model.config.global_features)
+    together = model.forward_global(batch.x, batch.edge_index, batch.batch, 2)
+    single = model.forward_global(alone.x, alone.edge_index, alone.batch, 1)
+    torch.testing.assert_close(together.logits[0], single.logits[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(together.focus[:30], single.focus, atol=1e-5, rtol=1e-4)
+
+
+def test_detail_branch_shapes_and_fusion() -> None:
+    model = _model()
+    regions = _graphs([12, 9, 15, 7, 11], model.config.detail_features)
+    region_slide = torch.tensor([0, 0, 0, 1, 1])
+    out = model.forward_detail(regions.x, regions.edge_index, regions.batch, region_slide, 2)
+    assert out.logits.shape == (2, 3)
+    assert out.regions.shape == (5, 16)
+    assert out.region_logits.shape == (5, 3)
+    # lesion score = 1 - P(normal class 0) of each region on its own
+    torch.testing.assert_close(out.lesion, 1 - torch.softmax(out.region_logits, dim=1)[:, 0])
+    torch.testing.assert_close(out.attention[:3].sum(), torch.tensor(1.0))
+    torch.testing.assert_close(out.attention[3:].sum(), torch.tensor(1.0))
+    assert model.project_global(torch.randn(2, 16)).shape == (2, 16)
+    fused = model.fuse(torch.zeros(2, 3), out.logits)
+    torch.testing.assert_close(fused, out.logits / 2)
+
+
+@pytest.mark.parametrize("branches", ["global", "detail"])
+def test_fusion_uses_only_the_chosen_branch(branches: str) -> None:
+    model = _model(branches=branches)
+    global_logits, detail_logits = torch.randn(2, 3), torch.randn(2, 3)
+    expected = global_logits if branches == "global" else detail_logits
+    torch.testing.assert_close(model.fuse(global_logits, detail_logits), expected)
+
+
+def test_config_round_trip_and_validation() -> None:
+    config = SEWConfig(k=5, branches="global", use_consistency=False, lambda_focus=0.3)
+    assert SEWConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(InputError, match="unknown SEW config"):
+        SEWConfig.from_dict({"k": 3, "kk": 4})
+    with pytest.raises(InputError, match="branches"):
+        SEWConfig(branches="local")
+    with pytest.raises(InputError, match="num_classes"):
+        SEWConfig(num_classes=1)
+
+
+def test_select_regions_takes_top_focus_with_spacing() -> None:
+    focus = torch.tensor([0.9, 0.8, 0.1, 0.7, 0.2])
+    positions = torch.tensor([[0.0, 0.0], [1.0, 0.0], [50.0, 0.0], [100.0, 0.0], [150.0, 0.0]])
+    assert select_regions(focus, positions, k=3).tolist() == [0, 1, 3]
+    # node 1 sits 1 unit from node 0: suppressed, so the next best distinct nodes come first
+    assert select_regions(focus, positions, k=3, min_gap=10.0).tolist() == [0, 3, 4]
+    # with fewer distinct nodes than k the suppressed ones fill up
+    assert sorted(select_regions(focus, positions, k=5, min_gap=10.0).tolist()) == [0, 1, 2, 3, 4]
+    assert select_regions(focus, positions, k=9).numel() == 5
+
+
+def test_select_regions_explores_other_nodes() -> None:
+    focus = torch.arange(20, dtype=torch.float32)
+    positions = torch.zeros(20, 2)
+    chosen = select_regions(focus, positions, k=4, explore=0.5, generator=torch.Generator().manual_seed(0))
+    assert len(set(chosen.tolist())) == 4
+    assert chosen[:2].tolist() == [19, 18]
+
+
+def test_segment_softmax_matches_per_segment_softmax() -> None:
+    scores = torch.tensor([1.0, 2.0, 3.0, -1.0, 0.5])
+    segment = torch.tensor([0, 0, 0, 1, 1])
+    weights = _segment_softmax(scores, segment, 2)
+    torch.testing.assert_close(weights[:3], torch.softmax(scores[:3], 0))
+    torch.testing.assert_close(weights[3:], torch.softmax(scores[3:], 0))

@@ -1,0 +1,109 @@
+"""End to end on a tiny cohort: train writes the run folder, analyze and evaluate write their files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from typer.testing import CliRunner
+
+from pathfocus.inference.analyzers import load_analyzer
+from pathfocus.inference.sew import SEWAnalyzer, extract_region_features
+from pathfocus.inference.slide_eval import evaluate_slide_run
+from pathfocus.inference.slide_outputs import write_slide_outputs
+from pathfocus.markers.features import RegionFeatures
+from pathfocus.models.sew import SEWConfig, SEWModel
+from pathfocus.runs import load_run_weights, read_run_config
+
+
+def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
+    config = read_run_config(sew_run, kind="sew")
+    assert config["class_names"] == ["0", "1"]
+    assert config["sew"]["k"] == 2 and config["sew"]["num_classes"] == 2
+    model = SEWModel(SEWConfig.from_dict(config["sew"]))
+    load_run_weights(sew_run, model)  # strict: every tensor present with its shape
+    metrics = json.loads((sew_run / "metrics.json").read_text())
+    assert {"best_epoch", "val_loss", "val_accuracy", "seconds", "n_train", "windows_read"} <= set(metrics)
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 6
+    splits = pd.read_csv(sew_run / "splits.csv")
+    assert set(splits["subset"]) == {"train", "val", "test"}
+    assert (sew_run / "checkpoints" / "last.ckpt").is_file()
+    assert (sew_run / "logs" / "metrics.csv").is_file()
+    # the second epoch read no window it had read before: pools are prefetched, then cached
+    assert metrics["windows_read"] <= 4 * (metrics["n_train"] + metrics["n_val"]) + 1
+    assert any((sew_run / "cache").glob("thumbnails-*/*.safetensors"))
+
+
+def test_analyze_writes_json_heatmap_and_geojson(sew_run: Path, cohort: Path, tmp_path: Path) -> None:
+    slide = cohort / "slides" / "slide_000.tiff"
+    analysis = load_analyzer(sew_run).analyze(slide)
+    assert isinstance(load_analyzer(sew_run), SEWAnalyzer)
+    assert len(analysis.regions) == 2
+    assert analysis.pixels_read == 2 * 256 * 256
+    assert abs(sum(analysis.probabilities) - 1) < 1e-5
+    assert analysis.heatmap.shape == analysis.thumbnail.shape[:2]
+    assert 0.0 <= analysis.heatmap.min() and analysis.heatmap.max() <= 1.0
+    paths = write_slide_outputs(tmp_path, analysis)
+    document = json.loads(paths["json"].read_text())
+    assert {"label", "probabilities", "regions", "seconds", "pixels_read"} <= set(document)
+    assert document["label"] in ("0", "1") and document["seconds"] > 0
+    assert set(document["regions"][0]) >= {"x", "y", "w", "h", "score"}
+    png = Image.open(paths["heatmap"])
+    assert png.size == (analysis.thumbnail.shape[1], analysis.thumbnail.shape[0])
+    geojson = json.loads(paths["geojson"].read_text())
+    assert geojson["type"] == "FeatureCollection" and len(geojson["features"]) == 2
+    ring = geojson["features"][0]["geometry"]["coordinates"][0]
+    region = document["regions"][0]
+    assert ring[0] == [region["x"], region["y"]]
+    assert ring[2] == [region["x"] + region["w"], region["y"] + region["h"]]
+
+
+def test_evaluate_writes_metrics_predictions_and_figure(sew_run: Path) -> None:
+    metrics = evaluate_slide_run(sew_run)
+    on_disk = json.loads((sew_run / "eval" / "metrics.json").read_text())
+    for key in ("accuracy", "balanced_accuracy", "auc", "n_slides", "confusion_matrix", "class_names"):
+        assert key in on_disk
+    assert on_disk["n_slides"] == metrics["n_slides"] == 2
+    predictions = pd.read_csv(sew_run / "eval" / "predictions.csv")
+    assert list(predictions.columns[:5]) == ["slide_id", "true", "predicted", "prob_0", "prob_1"]
+    probs = predictions[["prob_0", "prob_1"]].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert (predictions["predicted"] == probs.argmax(axis=1)).all()
+    assert metrics["accuracy"] == (predictions["predicted"] == predictions["true"]).mean()
+    assert Image.open(sew_run / "eval" / "confusion_matrix.png").size[0] > 0
+
+
+def test_cli_analyze_skips_done_slides_and_survives_a_bad_one(sew_run: Path, cohort: Path,
+                                                              tmp_path: Path) -> None:
+    from pathfocus.cli.main import app
+
+    bad = tmp_path / "broken.tiff"
+    bad.write_bytes(b"not a slide")
+    out = tmp_path / "out"
+    slide = cohort / "slides" / "slide_001.tiff"
+    result = CliRunner().invoke(app, ["analyze", str(sew_run), str(slide), str(bad), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    status = pd.read_csv(out / "status.csv", keep_default_na=False)
+    assert status.set_index("slide_id")["status"].to_dict() == {"slide_001": "ok", "broken": "failed"}
+    assert (out / "slide_001.json").is_file() and (out / "slide_001_heatmap.png").is_file()
+    assert (out / "slide_001.geojson").is_file() and not (out / "broken.json").exists()
+    again = CliRunner().invoke(app, ["analyze", str(sew_run), str(slide), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert pd.read_csv(out / "status.csv")["status"].tolist() == ["skipped"]
+
+
+def test_region_features_for_markers(sew_run: Path, cohort: Path) -> None:
+    slides = [cohort / "slides" / "slide_000.tiff", cohort / "slides" / "slide_002.tiff"]
+    focused = extract_region_features(sew_run, slides)
+    assert isinstance(focused, RegionFeatures)
+    assert len(focused) == 4 and focused.n_features == 32
+    assert set(focused.slide_ids) == {"slide_000", "slide_002"}
+    assert focused.crops is not None and focused.crops.shape[1:] == (64, 64, 3)
+    assert ((focused.lesion >= 0) & (focused.lesion <= 1)).all()
+    grid = extract_region_features(sew_run, slides[:1], all_tissue=True)
+    assert len(grid) > len(focused) // 2
+    assert (grid.boxes[:, 2] == 256).all()
+    assert np.all(np.diff(grid.focus) <= 1e-9)  # ordered by focus
