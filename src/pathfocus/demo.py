@@ -1,0 +1,235 @@
+"""The whole mission on built-in synthetic data, in one call: what ``make demo`` runs.
+
+Synthetic BreakHis-style patches -> KFDE and its baseline trained and evaluated on held-out patients ->
+Grad-CAM with localisation scores; a synthetic slide cohort -> SEW and the exhaustive MIL baseline
+trained, evaluated and compared on held-out slides -> prognostic markers -> one HTML report. Every
+figure in the report is computed by this run; nothing is copied from elsewhere. Each step is skipped
+when its output already exists, so an interrupted demo continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from pathfocus.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoConfig:
+    """Sizes chosen so the demo finishes in minutes on a 2-core CPU (see FACTS.md); all adjustable."""
+
+    patients_per_subtype: int = 3
+    images_per_patient: int = 6
+    patch_size: int = 128
+    image_size: int = 96
+    patch_epochs: int = 10
+    explain_images: int = 24
+    n_slides: int = 24
+    slide_size: int = 6144
+    sew_epochs: int = 60
+    mil_epochs: int = 40
+    analyze_slides: int = 4
+    seed: int = 0
+    workers: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DemoPaths:
+    """Where each step writes, under the demo's output folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.patches = root / "patches"
+        self.kfde = root / "runs" / "kfde"
+        self.baseline = root / "runs" / "baseline"
+        self.explain = root / "explain"
+        self.slides = root / "slides"
+        self.sew = root / "runs" / "sew"
+        self.mil = root / "runs" / "mil"
+        self.analysis = root / "analysis"
+        self.markers = root / "markers"
+
+
+def run_demo(out: Path, config: DemoConfig | None = None, console: Console | None = None) -> Path:
+    """Run every step (skipping those already done) and return the report's path."""
+    config = config or DemoConfig()
+    console = console or Console(stderr=True)
+    paths = DemoPaths(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "demo_config.json", config.to_dict())
+    steps: list[tuple[str, Callable[[DemoPaths, DemoConfig], None], Path]] = [
+        ("synthetic patches, index and patient-level split", _patches, paths.patches / "splits.csv"),
+        ("train KFDE (binary, held-out patients)", _train_kfde, paths.kfde / "model.safetensors"),
+        ("train the baseline ConvNeXt-V2 (same data)", _train_baseline, paths.baseline / "model.safetensors"),
+        ("evaluate both on test patients", _evaluate_patches, paths.baseline / "eval" / "metrics.json"),
+        ("Grad-CAM of both, scored against the drawn nuclei", _explain,
+         paths.explain / "baseline" / "explain.json"),
+        ("synthetic whole-slide cohort", _slides, paths.slides / "clinical.csv"),
+        ("train SEW (focus-driven)", _train_sew, paths.sew / "model.safetensors"),
+        ("train the exhaustive MIL baseline", _train_mil, paths.mil / "model.safetensors"),
+        ("evaluate SEW and MIL on held-out slides", _evaluate_slides, out / "comparison.json"),
+        ("analyse test slides: focus maps, regions, GeoJSON", _analyze, paths.analysis / "done.json"),
+        ("prognostic markers from SEW's focused features", _markers, paths.markers / "markers.json"),
+    ]
+    started = time.perf_counter()
+    for number, (title, step, done_marker) in enumerate(steps, start=1):
+        prefix = f"[{number}/{len(steps) + 1}] {title}"
+        if done_marker.exists():
+            console.print(f"{prefix}: already done")
+            continue
+        step_start = time.perf_counter()
+        with console.status(f"{prefix} ..."):
+            step(paths, config)
+        console.print(f"{prefix}: done in {time.perf_counter() - step_start:.0f} s "
+                      f"(total {time.perf_counter() - started:.0f} s)")
+    from pathfocus.report.html import build_report
+
+    report = build_report([out], out / "report.html", title="pathfocus demo on built-in synthetic data")
+    console.print(f"[{len(steps) + 1}/{len(steps) + 1}] report written "
+                  f"(total {time.perf_counter() - started:.0f} s)")
+    return report
+
+
+def _patches(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.data.breakhis import build_index, make_splits
+    from pathfocus.data.synthetic.patches import make_synthetic_patches
+    from pathfocus.io import write_csv
+
+    root = paths.patches
+    make_synthetic_patches(root / "data", patients_per_subtype=config.patients_per_subtype,
+                           images_per_patient=config.images_per_patient, image_size=config.patch_size,
+                           seed=config.seed, write_masks=True)
+    index = build_index(root / "data")
+    write_csv(root / "index.csv", index)
+    write_csv(root / "splits.csv", make_splits(index, folds=1, test_size=0.3, seed=config.seed))
+
+
+def _train_patch_model(paths: DemoPaths, config: DemoConfig, name: str, out: Path) -> None:
+    from pathfocus.training.patch_data import PatchDataConfig
+    from pathfocus.training.patch_run import PatchModelConfig, PatchTrainConfig, train_patch
+    from pathfocus.training.trainer import TrainerOptions
+
+    train_config = PatchTrainConfig(
+        data=PatchDataConfig(index=str(paths.patches / "index.csv"), splits=str(paths.patches / "splits.csv"),
+                             fold=1, magnification="all", task="binary", image_size=config.image_size,
+                             batch_size=32, workers=0),
+        model=PatchModelConfig(name=name),
+        trainer=TrainerOptions(max_epochs=config.patch_epochs, patience=config.patch_epochs, progress=False),
+        seed=config.seed,
+    )
+    train_patch(train_config, out)
+
+
+def _train_kfde(paths: DemoPaths, config: DemoConfig) -> None:
+    _train_patch_model(paths, config, "kfde", paths.kfde)
+
+
+def _train_baseline(paths: DemoPaths, config: DemoConfig) -> None:
+    _train_patch_model(paths, config, "baseline", paths.baseline)
+
+
+def _evaluate_patches(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.inference.patch import evaluate_patch_run
+
+    for run in (paths.kfde, paths.baseline):
+        evaluate_patch_run(run)
+
+
+def _explain(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.explain.files import explain_files
+
+    predictions = pd.read_csv(paths.kfde / "eval" / "predictions.csv")
+    # An even spread of test images over classes, the same images for both models.
+    per_class = max(1, config.explain_images // 2)
+    chosen = [rows.sample(min(len(rows), per_class), random_state=config.seed)
+              for _, rows in predictions.groupby("true")]
+    images = pd.concat(chosen)["path"].tolist()
+    masks = paths.patches / "data" / "masks"
+    for name, run in (("kfde", paths.kfde), ("baseline", paths.baseline)):
+        explain_files(run, images, paths.explain / name, masks_dir=masks if masks.is_dir() else None)
+
+
+def _slides(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.data.synthetic.slides import make_synthetic_cohort
+
+    make_synthetic_cohort(paths.slides, n_slides=config.n_slides, seed=config.seed, size=config.slide_size,
+                          workers=config.workers)
+
+
+def _train_sew(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.training.sew import SEWTrainOptions, train_sew
+
+    options = SEWTrainOptions(epochs=config.sew_epochs, seed=config.seed, progress=False)
+    train_sew(paths.slides / "labels.csv", paths.sew, options=options)
+
+
+def _train_mil(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.training.mil import MILTrainConfig, train_mil
+    from pathfocus.training.trainer import TrainerOptions
+
+    trainer = TrainerOptions(max_epochs=config.mil_epochs, patience=10, progress=False)
+    mil_config = MILTrainConfig(slides_csv=str(paths.slides / "labels.csv"),
+                                splits_csv=str(paths.sew / "splits.csv"), seed=config.seed, trainer=trainer)
+    train_mil(mil_config, paths.mil)
+
+
+def _evaluate_slides(paths: DemoPaths, config: DemoConfig) -> None:
+    """Evaluate both runs on the same held-out slides and write the side-by-side comparison."""
+    from pathfocus.inference.slide_eval import evaluate_slide_run
+
+    methods = {}
+    for name, run in (("sew", paths.sew), ("exhaustive", paths.mil)):
+        metrics = evaluate_slide_run(run)
+        predictions = pd.read_csv(run / "eval" / "predictions.csv")
+        methods[name] = {"auc": metrics.get("auc"), "accuracy": metrics["accuracy"],
+                         "seconds": statistics.median(predictions["seconds"]),
+                         "pixels_read": int(statistics.median(predictions["pixels_read"]))}
+    write_json(paths.root / "comparison.json", {
+        "kind": "sew_vs_exhaustive",
+        "n_slides": int(read_json(paths.sew / "eval" / "metrics.json")["n_slides"]),
+        "methods": methods,
+        "command": "pathfocus demo (evaluate_slide_run on each run's test split, same process)",
+        "notes": "seconds and pixels_read are per-slide medians over the held-out slides, reading included",
+    })
+
+
+def _analyze(paths: DemoPaths, config: DemoConfig) -> None:
+    """Focus maps of a few held-out slides (positives first), SEW beside the baseline's attention."""
+    from pathfocus.explain.slide_views import write_side_by_side
+    from pathfocus.inference.analyzers import load_analyzer
+    from pathfocus.inference.slide_outputs import write_slide_outputs
+    from pathfocus.slide.reader import open_slide
+
+    predictions = pd.read_csv(paths.sew / "eval" / "predictions.csv")
+    labels = pd.read_csv(paths.slides / "labels.csv")
+    test = labels[labels["slide_id"].isin(predictions["slide_id"])]
+    test = test.sort_values("label", ascending=False).head(config.analyze_slides)
+    slide_paths = [(paths.slides / p) if not Path(p).is_absolute() else Path(p) for p in test["path"]]
+    for name, run in (("sew", paths.sew), ("mil", paths.mil)):
+        analyzer = load_analyzer(run)
+        for slide_path in slide_paths:
+            with open_slide(slide_path) as slide:
+                slide_mpp = slide.mpp
+            write_slide_outputs(paths.analysis / name, analyzer.analyze(slide_path), slide_mpp=slide_mpp)
+    write_side_by_side(paths.analysis / "sew", paths.analysis / "mil", paths.analysis / "side_by_side")
+    write_json(paths.analysis / "done.json", {"slides": [p.stem for p in slide_paths]})
+
+
+def _markers(paths: DemoPaths, config: DemoConfig) -> None:
+    from pathfocus.markers.pipeline import discover_markers
+
+    discover_markers(paths.sew, paths.slides / "labels.csv", paths.slides / "clinical.csv", paths.markers,
+                     all_tissue=True, seed=config.seed, progress=False)
