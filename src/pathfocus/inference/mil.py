@@ -71,16 +71,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def encode_slide(slide_path: str | os.PathLike[str], encoder: FrozenTileEncoder, settings: TileSettings,
                  device: torch.device) -> SlideTiles:
     """Find tissue, tile it at ``settings.mpp`` and encode every tile (raises SlideError/NoTissueError)."""
-    slide = open_slide(slide_path)
-    thumbnail = slide.thumbnail(THUMBNAIL_MPP)
-    tissue = tissue_from_thumbnail(slide, thumbnail, TissueConfig(thumbnail_mpp=THUMBNAIL_MPP))
-    grid = tile_grid(slide, mpp=settings.mpp, size=settings.tile_size, min_tissue=settings.min_tissue,
-                     tissue=tissue)
-    if len(grid) == 0:
-        msg = (f"no {settings.tile_size} px tile at {settings.mpp} um/px of {slide.path} is at least "
-               f"{settings.min_tissue:.0%} tissue; lower min_tissue or check the slide")
-        raise NoTissueError(msg)
-    features = encode_tiles(slide, grid, encoder, settings, device)
+    with open_slide(slide_path) as slide:  # the handle is released after reading (reopened on demand)
+        thumbnail = slide.thumbnail(THUMBNAIL_MPP)
+        tissue = tissue_from_thumbnail(slide, thumbnail, TissueConfig(thumbnail_mpp=THUMBNAIL_MPP))
+        grid = tile_grid(slide, mpp=settings.mpp, size=settings.tile_size, min_tissue=settings.min_tissue,
+                         tissue=tissue)
+        if len(grid) == 0:
+            msg = (f"no {settings.tile_size} px tile at {settings.mpp} um/px of {slide.path} is at least "
+                   f"{settings.min_tissue:.0%} tissue; lower min_tissue or check the slide")
+            raise NoTissueError(msg)
+        features = encode_tiles(slide, grid, encoder, settings, device)
     return SlideTiles(slide=slide, grid=grid, thumbnail=thumbnail, features=features)
 
 
@@ -92,7 +92,7 @@ def encode_tiles(slide: Slide, grid: TileGrid, encoder: FrozenTileEncoder, setti
                         pin_memory=device.type == "cuda")
     encoder = encoder.to(device).eval()
     chunks = []
-    with torch.inference_mode(), cpu_threads_beside(device, settings.num_workers):
+    with torch.inference_mode(), cpu_threads(device, encoder_threads(settings.num_workers)):
         for tiles, _ in loader:
             batch = tiles.to(device, non_blocking=True).float().div_(255.0)
             chunks.append(encoder(batch).float().cpu())
@@ -100,21 +100,28 @@ def encode_tiles(slide: Slide, grid: TileGrid, encoder: FrozenTileEncoder, setti
 
 
 @contextlib.contextmanager
-def cpu_threads_beside(device: torch.device, workers: int) -> Iterator[None]:
-    """On the CPU, leave one core per DataLoader worker: torch threads + readers <= cores (restored after).
+def cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
+    """On the CPU, run torch on at most ``threads`` threads inside the block (restored after).
 
-    NOTE: measured on the 2-core machines, 2 encoder threads beside a reader process ran at half the
-    speed of 1 thread beside it (OpenMP threads spin when oversubscribed).
+    NOTE: measured on the busy 2-core machines: 2 encoder threads beside a tile-reader process ran at
+    half the speed of 1, and the MIL head's tiny steps ran several times slower on 2 threads than on 1
+    (OpenMP threads spin when the cores are oversubscribed).
     """
-    if device.type != "cpu" or workers <= 0:
+    if device.type != "cpu":
         yield
         return
     previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(previous, len(os.sched_getaffinity(0)) - workers)))
+    torch.set_num_threads(max(1, min(previous, threads)))
     try:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def encoder_threads(workers: int) -> int:
+    """Torch threads that leave one core per DataLoader worker reading tiles."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores - workers if workers > 0 else cores
 
 
 def attention_heatmap(grid: TileGrid, attention: np.ndarray, shape: tuple[int, int],

@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
 
 from pathfocus.errors import InputError, SlideError
-from pathfocus.inference.mil import TileSettings, encode_slide, resolve_device
+from pathfocus.inference.mil import TileSettings, cpu_threads, encode_slide, resolve_device
 from pathfocus.io import atomic_path, write_json
 from pathfocus.models.mil import DEFAULT_ENCODER, ExhaustiveMIL, FrozenTileEncoder, GatedAttentionMIL
 from pathfocus.runs import METRICS_FILE, save_run_model
@@ -252,6 +252,9 @@ def train_mil(config: MILTrainConfig, run_dir: str | os.PathLike[str],
                "pass --splits)")
         raise InputError(msg)
 
+    # NOTE: reseed so the head starts the same whether the features were just computed or came from the
+    # cache (DataLoader workers draw from the global generator while tiles are read).
+    pl.seed_everything(config.seed, workers=True, verbose=False)
     head = GatedAttentionMIL(encoder.num_features, len(class_names), hidden_dim=config.hidden_dim,
                              attention_dim=config.attention_dim, dropout=config.dropout)
     task = MILTask(head, lr=config.lr, weight_decay=config.weight_decay)
@@ -259,7 +262,8 @@ def train_mil(config: MILTrainConfig, run_dir: str | os.PathLike[str],
     trainer = build_trainer(run, config.trainer)
     trainer.callbacks.append(best)
     data = BagDataModule(subsets, config.max_train_instances, config.seed)
-    trainer.fit(task, datamodule=data, ckpt_path=resume_checkpoint(run, resume))
+    with cpu_threads(device, 1):  # one small bag per step: more threads only spin
+        trainer.fit(task, datamodule=data, ckpt_path=resume_checkpoint(run, resume))
     if not trainer.is_global_zero:
         return {}
     if best.state is not None:
