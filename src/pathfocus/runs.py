@@ -24,7 +24,9 @@ WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 
 
-def save_run_model(run_dir: str | os.PathLike[str], model: torch.nn.Module, config: Mapping[str, Any]) -> None:
+def save_run_model(
+    run_dir: str | os.PathLike[str], model: torch.nn.Module, config: Mapping[str, Any]
+) -> None:
     """Write the model's weights and its config (which must name ``kind``) into ``run_dir`` atomically."""
     if "kind" not in config:
         msg = "a run config needs a 'kind' (patch, sew or mil) so `pathfocus evaluate` knows what it holds"
@@ -36,28 +38,36 @@ def save_run_model(run_dir: str | os.PathLike[str], model: torch.nn.Module, conf
     write_json(run / CONFIG_FILE, dict(config))
 
 
-def read_run_config(run_dir: str | os.PathLike[str], kind: str | Iterable[str] | None = None) -> dict[str, Any]:
+def read_run_config(
+    run_dir: str | os.PathLike[str], kind: str | Iterable[str] | None = None
+) -> dict[str, Any]:
     """Read ``config.json`` of a run, checking it exists and (optionally) is of the expected kind."""
     run = Path(run_dir)
     path = run / CONFIG_FILE
     if not path.is_file():
-        msg = (f"{run} is not a pathfocus run folder (no {CONFIG_FILE}); pass the folder that "
-               "`pathfocus train ... --out` wrote")
+        msg = (
+            f"{run} is not a pathfocus run folder (no {CONFIG_FILE}); pass the folder that "
+            "`pathfocus train ... --out` wrote"
+        )
         raise CheckpointError(msg)
     config = read_json(path)
     if kind is not None:
         allowed = {kind} if isinstance(kind, str) else set(kind)
         if config.get("kind") not in allowed:
-            msg = (f"{run} holds a {config.get('kind')!r} run but this command needs one of "
-                   f"{sorted(allowed)}")
+            msg = f"{run} holds a {config.get('kind')!r} run but this command needs one of {sorted(allowed)}"
             raise CheckpointError(msg)
     return config
 
 
-def check_config(saved: Mapping[str, Any], expected: Mapping[str, Any], keys: Iterable[str], source: str) -> None:
+def check_config(
+    saved: Mapping[str, Any], expected: Mapping[str, Any], keys: Iterable[str], source: str
+) -> None:
     """Refuse a checkpoint whose architecture-defining ``keys`` differ from what the caller expects."""
-    differences = [f"{key}: checkpoint has {saved.get(key)!r}, expected {expected.get(key)!r}"
-                   for key in keys if saved.get(key) != expected.get(key)]
+    differences = [
+        f"{key}: checkpoint has {saved.get(key)!r}, expected {expected.get(key)!r}"
+        for key in keys
+        if saved.get(key) != expected.get(key)
+    ]
     if differences:
         msg = f"{source} was saved for another model ({'; '.join(differences)})"
         raise CheckpointError(msg)
@@ -76,8 +86,12 @@ def load_safetensors_into(path: Path, model: torch.nn.Module, prefix_to_strip: s
         raise CheckpointError(msg)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            shapes = {key[len(prefix_to_strip):] if key.startswith(prefix_to_strip) else key:
-                      tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+            shapes = {
+                key[len(prefix_to_strip) :] if key.startswith(prefix_to_strip) else key: tuple(
+                    handle.get_slice(key).get_shape()
+                )
+                for key in handle.keys()
+            }  # noqa: SIM118
     except Exception as error:  # safetensors raises its own error types for corrupt headers
         msg = f"{path} is not a readable safetensors file ({error}); re-create it or point to another file"
         raise CheckpointError(msg) from error
@@ -88,8 +102,10 @@ def load_safetensors_into(path: Path, model: torch.nn.Module, prefix_to_strip: s
         raise CheckpointError(msg)
     state = load_file(str(path))
     if prefix_to_strip:
-        state = {key[len(prefix_to_strip):] if key.startswith(prefix_to_strip) else key: value
-                 for key, value in state.items()}
+        state = {
+            key[len(prefix_to_strip) :] if key.startswith(prefix_to_strip) else key: value
+            for key, value in state.items()
+        }
     model.load_state_dict(state, strict=True)
 
 
@@ -97,8 +113,11 @@ def describe_mismatch(saved: Mapping[str, tuple[int, ...]], expected: Mapping[st
     """Say in a few words which tensors are missing, unexpected or of another shape ('' if none)."""
     missing = sorted(set(expected) - set(saved))
     unexpected = sorted(set(saved) - set(expected))
-    reshaped = [f"{key} {saved[key]} vs {expected[key]}" for key in sorted(set(saved) & set(expected))
-                if saved[key] != expected[key]]
+    reshaped = [
+        f"{key} {saved[key]} vs {expected[key]}"
+        for key in sorted(set(saved) & set(expected))
+        if saved[key] != expected[key]
+    ]
     parts = []
     if reshaped:
         parts.append(f"{len(reshaped)} tensors differ in shape (e.g. {', '.join(reshaped[:3])})")

@@ -38,7 +38,17 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debu
     setup_logging(verbose)
 
 
-AREAS = (data_cmds, slide_cmds, patch_cmds, run_cmds, sew_cmds, mil_cmds, markers_cmds, explain_cmds, demo_cmds)
+AREAS = (
+    data_cmds,
+    slide_cmds,
+    patch_cmds,
+    run_cmds,
+    sew_cmds,
+    mil_cmds,
+    markers_cmds,
+    explain_cmds,
+    demo_cmds,
+)
 for area in AREAS:
     area.register(app, groups)
 

@@ -34,7 +34,8 @@ def train_patch(
 ) -> None:
     """Train a patch classifier on one fold; writes config.json, model.safetensors, metrics.json, logs/."""
     from pathfocus.training.patch_data import PatchDataConfig
-    from pathfocus.training.patch_run import PatchModelConfig, PatchTrainConfig, train_patch as run
+    from pathfocus.training.patch_run import PatchModelConfig, PatchTrainConfig
+    from pathfocus.training.patch_run import train_patch as run
     from pathfocus.training.trainer import TrainerOptions
 
     config = PatchTrainConfig(

@@ -34,27 +34,27 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_patch_model(run_dir: str | os.PathLike[str], device: str | None = None) -> tuple[torch.nn.Module, dict]:
+def load_patch_model(
+    run_dir: str | os.PathLike[str], device: str | None = None
+) -> tuple[torch.nn.Module, dict]:
     """Rebuild the run's model from ``config.json`` and load its weights (checked, no pickle)."""
     from pathfocus.models.kfde import ModelConfig, build_model
 
     config = read_run_config(run_dir, kind="patch")
     spec = config["model"]
     if spec["num_classes"] != len(config["class_names"]):
-        msg = f"{run_dir}: config has {spec['num_classes']} outputs but {len(config['class_names'])} class names"
+        names = len(config["class_names"])
+        msg = f"{run_dir}: config has {spec['num_classes']} outputs but {names} class names"
         raise CheckpointError(msg)
-    try:
-        model = build_model(ModelConfig(**spec), pretrained=False)
-    except TypeError as error:
-        msg = f"{run_dir}: the model description in config.json is not one this version knows ({error})"
-        raise CheckpointError(msg) from error
+    model = build_model(ModelConfig.from_dict(spec), pretrained=False)
     load_run_weights(run_dir, model)
     return model.to(pick_device(device)).eval(), config
 
 
 @torch.inference_mode()
-def predict_dataset(model: torch.nn.Module, dataset: PatchDataset, batch_size: int = 32,
-                    workers: int = 0) -> np.ndarray:
+def predict_dataset(
+    model: torch.nn.Module, dataset: PatchDataset, batch_size: int = 32, workers: int = 0
+) -> np.ndarray:
     """Softmax probabilities for every sample of ``dataset``, in order (N x classes)."""
     device = next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
@@ -62,16 +62,24 @@ def predict_dataset(model: torch.nn.Module, dataset: PatchDataset, batch_size: i
     return torch.cat(chunks).numpy()
 
 
-def predict_images(run_dir: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]],
-                   batch_size: int = 32, device: str | None = None) -> pd.DataFrame:
+def predict_images(
+    run_dir: str | os.PathLike[str],
+    images: Sequence[str | os.PathLike[str]],
+    batch_size: int = 32,
+    device: str | None = None,
+) -> pd.DataFrame:
     """Predict image files (or folders of images): one row per readable image, unreadable ones warned."""
     paths = expand_images(images)
     model, config = load_patch_model(run_dir, device)
     dataset = PatchDataset(paths, [0] * len(paths), eval_transforms(config["image_size"]))
     probabilities = predict_dataset(model, dataset, batch_size)
     names = config["class_names"]
-    table = pd.DataFrame({"path": [os.fspath(p) for p in dataset.paths],
-                          "predicted": [names[i] for i in probabilities.argmax(axis=1)]})
+    table = pd.DataFrame(
+        {
+            "path": [os.fspath(p) for p in dataset.paths],
+            "predicted": [names[i] for i in probabilities.argmax(axis=1)],
+        }
+    )
     for k, name in enumerate(names):
         table[f"prob_{name}"] = probabilities[:, k]
     return table
@@ -100,8 +108,9 @@ def patient_recognition_rate(patients: Sequence[str], correct: Sequence[bool]) -
     return float(frame.groupby("patient")["correct"].mean().mean())
 
 
-def evaluate_patch_run(run_dir: str | os.PathLike[str], device: str | None = None,
-                       batch_size: int = 32) -> dict[str, Any]:
+def evaluate_patch_run(
+    run_dir: str | os.PathLike[str], device: str | None = None, batch_size: int = 32
+) -> dict[str, Any]:
     """Score the run on its test split; writes ``eval/metrics.json``, the confusion matrix and predictions."""
     from pathfocus.data.breakhis import encode_labels
     from pathfocus.training.patch_data import PatchDataConfig, fold_table
@@ -131,12 +140,22 @@ def evaluate_patch_run(run_dir: str | os.PathLike[str], device: str | None = Non
         "task": data_config.task,
     }
     out = run / "eval"
-    predictions = pd.DataFrame({"path": kept["path"], "patient_id": kept["patient_id"],
-                                "true": dataset.labels, "predicted": predicted})
+    predictions = pd.DataFrame(
+        {
+            "path": kept["path"],
+            "patient_id": kept["patient_id"],
+            "true": dataset.labels,
+            "predicted": predicted,
+        }
+    )
     for k, name in enumerate(names):
         predictions[f"prob_{name}"] = probabilities[:, k]
     write_csv(out / "predictions.csv", predictions)
-    plot_confusion_matrix(metrics["confusion_matrix"], names, out / "confusion_matrix.png",
-                          title=f"{config['model']['name']} — test patients")
+    plot_confusion_matrix(
+        metrics["confusion_matrix"],
+        names,
+        out / "confusion_matrix.png",
+        title=f"{config['model']['name']} — test patients",
+    )
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -17,8 +17,14 @@ from torch.nn import functional as F
 class PatchClassifierTask(pl.LightningModule):
     """Train ``model`` with class-weighted cross-entropy; ``val_loss``/``val_acc`` drive early stopping."""
 
-    def __init__(self, model: nn.Module, class_weights: torch.Tensor | None = None, lr: float = 1e-3,
-                 weight_decay: float = 0.05, max_epochs: int = 10) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        class_weights: torch.Tensor | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.05,
+        max_epochs: int = 10,
+    ) -> None:
         super().__init__()
         self.model = model
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.empty(0))
@@ -36,10 +42,24 @@ class PatchClassifierTask(pl.LightningModule):
         loss = F.cross_entropy(logits, labels, weight=weight)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(labels),
-                 sync_dist=not on_step)
-        self.log(f"{stage}_acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(labels),
-                 sync_dist=True)
+        self.log(
+            f"{stage}_loss",
+            loss,
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=len(labels),
+            sync_dist=not on_step,
+        )
+        self.log(
+            f"{stage}_acc",
+            accuracy,
+            prog_bar=True,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(labels),
+            sync_dist=True,
+        )
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

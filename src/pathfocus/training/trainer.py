@@ -40,8 +40,14 @@ def build_trainer(run_dir: Path, options: TrainerOptions) -> pl.Trainer:
     """A Trainer that logs to ``run_dir/logs`` and checkpoints (best + last) to ``run_dir/checkpoints``."""
     quiet_lightning()
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="best", monitor=options.monitor,
-                        mode=options.mode, save_last=True, save_top_k=1),
+        ModelCheckpoint(
+            dirpath=run_dir / CHECKPOINT_DIR,
+            filename="best",
+            monitor=options.monitor,
+            mode=options.mode,
+            save_last=True,
+            save_top_k=1,
+        ),
         EarlyStopping(monitor=options.monitor, mode=options.mode, patience=options.patience),
     ]
     if options.progress:
@@ -91,7 +97,12 @@ def quiet_lightning() -> None:
     Lightning sets its loggers to INFO when it is imported, after the CLI configured logging, so this
     runs when a trainer is built; warnings still come through.
     """
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning.pytorch.utilities.rank_zero",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

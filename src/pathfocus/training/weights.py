@@ -37,14 +37,18 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> int:
     target = backbone.state_dict()
     best: dict = {}
     for prefix in _PREFIXES:
-        stripped = {k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)}
-        matched = {k: v for k, v in stripped.items() if k in target and tuple(v.shape) == tuple(target[k].shape)}
+        stripped = {k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)}
+        matched = {
+            k: v for k, v in stripped.items() if k in target and tuple(v.shape) == tuple(target[k].shape)
+        }
         if len(matched) > len(best):
             best = matched
     share = len(best) / max(1, len(target))
     if share < MIN_MATCHED_SHARE:
-        msg = (f"{file} matches only {len(best)} of the backbone's {len(target)} tensors; is it a checkpoint of "
-               "the backbone given with --backbone?")
+        msg = (
+            f"{file} matches only {len(best)} of the backbone's {len(target)} tensors; is it a checkpoint of "
+            "the backbone given with --backbone?"
+        )
         raise CheckpointError(msg)
     backbone.load_state_dict(best, strict=False)
     log.info("loaded %d/%d backbone tensors from %s", len(best), len(target), file)
