@@ -46,6 +46,7 @@ def setup_logging(verbose: bool) -> None:
     # Third-party deprecation chatter and Lightning's small-dataset hints say nothing actionable to users.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "PIL", "matplotlib", "h5py"):
