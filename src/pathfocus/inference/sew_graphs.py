@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch_geometric.data import Batch, Data
 
 from pathfocus.models.sew import DetailOutput, GlobalOutput, SEWConfig, SEWModel, select_regions
@@ -116,9 +117,12 @@ def anchor_pixels(labels: np.ndarray) -> np.ndarray:
     count = np.bincount(owner, minlength=n)
     cy = np.bincount(owner, rows, minlength=n) / np.maximum(count, 1)
     cx = np.bincount(owner, cols, minlength=n) / np.maximum(count, 1)
-    distance = (rows - cy[owner]) ** 2 + (cols - cx[owner]) ** 2
-    order = np.lexsort((distance, owner))  # by node, nearest first
-    first = order[np.searchsorted(owner[order], np.arange(n))]
+    distance = (rows - cy.take(owner)) ** 2 + (cols - cx.take(owner)) ** 2
+    nearest = np.asarray(ndimage.minimum(distance, owner, np.arange(n)))
+    # the first pixel (raster order) at its node's least distance, as a stable sort by (node, distance) gives
+    hits = np.flatnonzero(distance == nearest.take(owner))
+    _, first = np.unique(owner[hits], return_index=True)
+    first = hits[first]
     return np.stack([cols[first], rows[first]], axis=1).astype(np.float64)
 
 

@@ -4,17 +4,21 @@ Used twice by SEW: on the ~8 um/px thumbnail (global branch) and on a few 512 px
 (detail branch). SLIC runs on a copy downscaled to at most ``slic_max_side`` pixels (its cost grows with
 the pixel count; superpixels of 100+ pixels lose little), then labels are scaled back and all features are
 measured on the full-resolution image. Only tissue superpixels become nodes (label 0 = no tissue).
-Per-segment statistics use ``np.bincount`` so the whole graph costs a few tens of milliseconds.
+Per-segment statistics: RGB mean and std come exact from integer (segment, value) histograms (no float
+pass over the pixels); stain and gradient statistics from weighted ``np.bincount`` (sums, then squares of
+values centred on their segment's mean). Stain deconvolution is a 256-entry table per channel, index
+arrays are converted once and shared, so a 512^2 window costs a few tens of milliseconds with SLIC.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from skimage.color import rgb2hed
+from skimage.color import hed_from_rgb
 from skimage.segmentation import slic
 from torch_geometric.data import Data
 
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 BASE_FEATURES = ("mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b", "x", "y", "area")
 TEXTURE_FEATURES = ("hema_mean", "hema_std", "eosin_mean", "eosin_std", "grad_mean", "grad_std", "entropy")
 ENTROPY_BINS = 16
+STAIN_FLOOR = 1e-6  # skimage.color.rgb2hed's floor before the log (Beer-Lambert optical density)
 
 
 @dataclass
@@ -72,18 +77,18 @@ def superpixel_graph(
     labels = _slic_labels(image_rgb, mask, n_segments, compactness, slic_max_side)
     n_nodes = int(labels.max())
 
-    flat = labels.ravel()
+    flat = labels.ravel().astype(np.intp)  # bincount and take convert any other index type on every call
     areas = np.bincount(flat, minlength=n_nodes + 1)[1:]
-    pixels = image_rgb.reshape(-1, 3).astype(np.float64) / 255.0
-    mean_rgb, std_rgb = _segment_mean_std(flat, pixels, areas, n_nodes)
-    rows, cols = np.indices((height, width))
-    cy = np.bincount(flat, rows.ravel(), minlength=n_nodes + 1)[1:] / areas
-    cx = np.bincount(flat, cols.ravel(), minlength=n_nodes + 1)[1:] / areas
+    channels = [image_rgb[..., c].astype(np.intp).ravel() for c in range(3)]  # read once, reused
+    mean_rgb, std_rgb = _segment_rgb_mean_std(flat, channels, n_nodes)
+    rows, cols = _pixel_coordinates(height, width)
+    cy = np.bincount(flat, rows, minlength=n_nodes + 1)[1:] / areas
+    cx = np.bincount(flat, cols, minlength=n_nodes + 1)[1:] / areas
     pos = np.stack([(cx + 0.5) / width, (cy + 0.5) / height], axis=1)
     features = [mean_rgb, std_rgb, pos, (areas / (height * width))[:, None]]
     names = BASE_FEATURES
     if texture:
-        features.append(_texture_features(image_rgb, flat, areas, n_nodes))
+        features.append(_texture_features(channels, (height, width), flat, areas, n_nodes))
         names = BASE_FEATURES + TEXTURE_FEATURES
 
     data = Data(
@@ -138,45 +143,99 @@ def _slic_labels(
     return lookup[labels]
 
 
-def _segment_mean_std(
-    flat: np.ndarray, values: np.ndarray, areas: np.ndarray, n_nodes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-segment mean and std of each column of ``values`` (segments 1..n_nodes of ``flat``)."""
+def _segment_rgb_mean_std(flat: np.ndarray, channels: list[np.ndarray],
+                          n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment mean and (population) std of each uint8 channel over 255, from exact integer sums.
+
+    One unweighted bincount of (segment, value) per channel; its sums and sums of squares are integers,
+    so the variance ``(n * S2 - S1^2) / n^2`` has no rounding before the final division.
+    """
+    levels = np.arange(256, dtype=np.int64)
+    base = flat * 256
     means, stds = [], []
-    for column in values.T:
-        total = np.bincount(flat, column, minlength=n_nodes + 1)[1:]
-        square = np.bincount(flat, column * column, minlength=n_nodes + 1)[1:]
-        mean = total / areas
-        means.append(mean)
-        stds.append(np.sqrt(np.maximum(square / areas - mean * mean, 0.0)))
+    for channel in channels:
+        hist = np.bincount(base + channel, minlength=(n_nodes + 1) * 256)
+        hist = hist.reshape(n_nodes + 1, 256)[1:]
+        count = hist.sum(axis=1)
+        total = hist @ levels
+        square = hist @ (levels * levels)
+        means.append(total / count / 255.0)
+        stds.append(np.sqrt(np.maximum(count * square - total * total, 0)) / count / 255.0)
     return np.stack(means, axis=1), np.stack(stds, axis=1)
 
 
-def _texture_features(image: np.ndarray, flat: np.ndarray, areas: np.ndarray, n_nodes: int) -> np.ndarray:
+def _segment_mean_std(flat: np.ndarray, columns: list[np.ndarray], areas: np.ndarray,
+                      n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment mean and (population) std of each flat float64 column, segments 1..n_nodes of ``flat``.
+
+    The spread is summed over values centred on their own segment's mean, so no E[x^2] - E[x]^2
+    cancellation; columns are contiguous float64 so bincount converts nothing.
+    """
+    counts = np.maximum(np.concatenate([[flat.size - areas.sum()], areas]), 1)
+    means, stds = [], []
+    for column in columns:
+        mean = np.bincount(flat, column, minlength=n_nodes + 1) / counts
+        centred = column - mean.take(flat)
+        centred *= centred
+        means.append(mean[1:])
+        stds.append(np.sqrt(np.bincount(flat, centred, minlength=n_nodes + 1)[1:] / counts[1:]))
+    return np.stack(means, axis=1), np.stack(stds, axis=1)
+
+
+@lru_cache(maxsize=4)
+def _pixel_coordinates(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float64 row and column of every pixel (exact sums in bincount), shared by same-sized images."""
+    rows, cols = np.indices((height, width), dtype=np.float64)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows.ravel(), cols.ravel()
+
+
+@lru_cache(maxsize=1)
+def _stain_lookup() -> np.ndarray:
+    """(2 stains, 3 channels, 256) hematoxylin and eosin contribution of each uint8 channel value.
+
+    skimage's ``rgb2hed`` is ``(log(max(rgb / 255, 1e-6)) / log(1e-6)) @ hed_from_rgb`` clipped at 0;
+    the log of a uint8 takes 256 values, so it becomes a table and the product three table look-ups.
+    """
+    density = np.log(np.maximum(np.arange(256) / 255.0, STAIN_FLOOR)) / np.log(STAIN_FLOOR)
+    table = np.ascontiguousarray((density[:, None, None] * hed_from_rgb[None, :, :2]).transpose(2, 1, 0))
+    table.flags.writeable = False
+    return table
+
+
+def _texture_features(channels: list[np.ndarray], shape: tuple[int, int], flat: np.ndarray, areas: np.ndarray,
+                      n_nodes: int) -> np.ndarray:
     """Stain (hematoxylin, eosin) statistics, gradient magnitude and grey-level entropy per segment."""
-    hed = rgb2hed(image)
-    stains = np.stack([hed[..., 0].ravel(), hed[..., 1].ravel()], axis=1)
-    stain_mean, stain_std = _segment_mean_std(flat, stains, areas, n_nodes)
-    grey = image.astype(np.float32).mean(axis=2) / 255.0
+    table = _stain_lookup()
+    columns = []
+    for stain in range(2):
+        density = table[stain, 0].take(channels[0])
+        density += table[stain, 1].take(channels[1])
+        density += table[stain, 2].take(channels[2])
+        columns.append(np.maximum(density, 0.0, out=density))
+    grey_sum = channels[0] + channels[1] + channels[2]
+    grey = (grey_sum.astype(np.float32) * np.float32(1 / 765)).reshape(shape)
     grad_y, grad_x = np.gradient(grey)
-    magnitude = np.hypot(grad_x, grad_y).ravel()[:, None]
-    grad_mean, grad_std = _segment_mean_std(flat, magnitude, areas, n_nodes)
-    bins = np.minimum((grey.ravel() * ENTROPY_BINS).astype(np.int64), ENTROPY_BINS - 1)
+    columns.append(np.hypot(grad_x, grad_y).ravel().astype(np.float64))
+    mean, std = _segment_mean_std(flat, columns, areas, n_nodes)
+    entropy = _segment_entropy(flat, grey_sum, areas, n_nodes)
+    return np.stack([mean[:, 0], std[:, 0], mean[:, 1], std[:, 1], mean[:, 2], std[:, 2], entropy], axis=1)
+
+
+@lru_cache(maxsize=1)
+def _grey_bins() -> np.ndarray:
+    """Entropy bin of each R + G + B sum (0..765): grey = sum / 765 in ``ENTROPY_BINS`` bins over [0, 1]."""
+    bins = np.minimum(np.arange(766) * ENTROPY_BINS // 765, ENTROPY_BINS - 1)
+    bins.flags.writeable = False
+    return bins
+
+
+def _segment_entropy(flat: np.ndarray, grey_sum: np.ndarray, areas: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Normalised entropy of each segment's grey-level histogram (``ENTROPY_BINS`` bins over [0, 1])."""
+    bins = _grey_bins().take(grey_sum)
     hist = np.bincount(flat * ENTROPY_BINS + bins, minlength=(n_nodes + 1) * ENTROPY_BINS)
     prob = hist.reshape(n_nodes + 1, ENTROPY_BINS)[1:] / areas[:, None]
-    entropy = -(prob * np.log2(np.where(prob > 0, prob, 1.0))).sum(axis=1) / np.log2(ENTROPY_BINS)
-    return np.concatenate(
-        [
-            stain_mean[:, :1],
-            stain_std[:, :1],
-            stain_mean[:, 1:],
-            stain_std[:, 1:],
-            grad_mean,
-            grad_std,
-            entropy[:, None],
-        ],
-        axis=1,
-    )
+    return -(prob * np.log2(np.where(prob > 0, prob, 1.0))).sum(axis=1) / np.log2(ENTROPY_BINS)
 
 
 def region_adjacency(labels: np.ndarray) -> np.ndarray:
