@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from safetensors import safe_open
 
-from pathfocus.inference.mil import TileSettings, build_mil_model, resolve_device
+from pathfocus.devices import pick_device
+from pathfocus.inference.mil import TileSettings, build_mil_model
 from pathfocus.io import read_json
 from pathfocus.runs import load_run_weights
 from pathfocus.slide.reader import Slide
@@ -98,7 +99,7 @@ def test_changed_slide_invalidates_only_its_cache_entry(cohort: Path, mil_run: P
     original = mil_training.encode_slide
     monkeypatch.setattr(mil_training, "encode_slide",
                         lambda path, *a, **k: encoded.append(Path(path).name) or original(path, *a, **k))
-    settings, device = TileSettings(**read_json(mil_run / "config.json")["tiles"]), resolve_device(None)
+    settings, device = TileSettings(**read_json(mil_run / "config.json")["tiles"]), pick_device(None)
     bags, _ = mil_training.build_bags(labels, ["0", "1"], model.encoder, settings, tmp_path / "cache", device,
                                       progress=False)
     assert encoded == [] and len(bags) == 6
@@ -122,7 +123,7 @@ def test_bad_slide_in_a_batch_is_logged_and_skipped(mil_run: Path, tmp_path: Pat
     settings = TileSettings(**config["tiles"])
     with caplog.at_level(logging.WARNING):
         bags, skipped = mil_training.build_bags(labels, ["0", "1"], model.encoder, settings,
-                                                mil_run / "cache", resolve_device(None), progress=False)
+                                                mil_run / "cache", pick_device(None), progress=False)
     assert [entry["slide_id"] for entry in skipped] == ["broken"] and len(bags) == 6
     assert "broken.tiff" in caplog.text
 

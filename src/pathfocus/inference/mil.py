@@ -8,11 +8,9 @@ size than the tile (``encoder_input_size``) to keep CPU runs short; reading neve
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from pathfocus.devices import cpu_threads, pick_device
 from pathfocus.errors import NoTissueError
 from pathfocus.inference.slide_analysis import SlideAnalysis
 from pathfocus.models.mil import ExhaustiveMIL, FrozenTileEncoder, GatedAttentionMIL
@@ -61,13 +60,6 @@ class SlideTiles:
         return len(self.grid) * self.grid.spec.size**2
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``: the GPU when there is one, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def encode_slide(slide_path: str | os.PathLike[str], encoder: FrozenTileEncoder, settings: TileSettings,
                  device: torch.device) -> SlideTiles:
     """Find tissue, tile it at ``settings.mpp`` and encode every tile (raises SlideError/NoTissueError)."""
@@ -97,25 +89,6 @@ def encode_tiles(slide: Slide, grid: TileGrid, encoder: FrozenTileEncoder, setti
             batch = tiles.to(device, non_blocking=True).float().div_(255.0)
             chunks.append(encoder(batch).float().cpu())
     return torch.cat(chunks)
-
-
-@contextlib.contextmanager
-def cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
-    """On the CPU, run torch on at most ``threads`` threads inside the block (restored after).
-
-    NOTE: measured on the busy 2-core machines: 2 encoder threads beside a tile-reader process ran at
-    half the speed of 1, and the MIL head's tiny steps ran several times slower on 2 threads than on 1
-    (OpenMP threads spin when the cores are oversubscribed).
-    """
-    if device.type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(previous, threads)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def encoder_threads(workers: int) -> int:
@@ -157,7 +130,7 @@ class MILAnalyzer:
         self.run_dir = Path(run_dir)
         self.config = read_run_config(self.run_dir, kind="mil")
         self.class_names = [str(name) for name in self.config["class_names"]]
-        self.device = resolve_device(device)
+        self.device = pick_device(device)
         self.settings = TileSettings(**self.config["tiles"])
         if num_workers is not None:
             self.settings = TileSettings(**{**self.config["tiles"], "num_workers": num_workers})

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pathfocus.data.patches import PatchDataset, eval_transforms
+from pathfocus.devices import pick_device
 from pathfocus.errors import CheckpointError, InputError
 from pathfocus.io import write_csv, write_json
 from pathfocus.runs import load_run_weights, read_run_config
@@ -25,13 +26,6 @@ from pathfocus.training.metrics import classification_metrics, plot_confusion_ma
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """The requested device, else the GPU when there is one, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_patch_model(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pathfocus.devices import cpu_threads, pick_device
 from pathfocus.errors import CheckpointError
 from pathfocus.inference.sew_graphs import (
     DetailGraph,
@@ -25,7 +26,6 @@ from pathfocus.inference.sew_graphs import (
     read_detail_graph,
     region_window,
     sew_forward,
-    single_cpu_thread,
 )
 from pathfocus.inference.slide_analysis import SlideAnalysis
 from pathfocus.markers.features import RegionFeatures
@@ -35,13 +35,6 @@ from pathfocus.slide.reader import Slide, open_slide
 from pathfocus.types import Region
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else the GPU when there is one, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_sew_model(run_dir: str | os.PathLike[str], device: str | None = None) -> tuple[SEWModel, dict]:
@@ -70,7 +63,7 @@ class SEWAnalyzer:
     def analyze(self, slide_path: Path) -> SlideAnalysis:
         """Classify one slide, reading only its k focused windows at ``config.detail_mpp``."""
         start = time.perf_counter()
-        with open_slide(slide_path) as slide, single_cpu_thread(self.device):
+        with open_slide(slide_path) as slide, cpu_threads(self.device, 1):
             graph = build_thumbnail_graph(slide, self.config, keep_pixels=True)
             out = sew_forward(self.model, [graph], lambda _, region: self._read(slide, graph, region))
         probabilities = torch.softmax(out.logits[0], dim=0).cpu().numpy()
@@ -102,7 +95,7 @@ class SEWAnalyzer:
         if not self.config.uses_detail:
             msg = "this SEW run was trained with branches='global' and has no detail branch to embed regions"
             raise CheckpointError(msg)
-        with open_slide(slide_path) as slide, single_cpu_thread(self.device):
+        with open_slide(slide_path) as slide, cpu_threads(self.device, 1):
             graph = build_thumbnail_graph(slide, self.config, keep_pixels=True)
             if all_tissue:
                 data = graph.to_data().to(self.device)
@@ -115,7 +108,7 @@ class SEWAnalyzer:
                 details = out.details[0]
         groups = [details[i:i + self.config.k] for i in range(0, len(details), self.config.k)]
         embeddings, lesions = [], []
-        with single_cpu_thread(self.device):
+        with cpu_threads(self.device, 1):
             for group in groups:
                 out = self._detail(group)
                 embeddings.append(out.regions.cpu())

@@ -9,9 +9,8 @@ always holds tissue. The detail subgraph is SLIC on the window downscaled to ``d
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,25 +74,6 @@ class DetailGraph:
 
     def to_data(self) -> Data:
         return Data(x=self.x, edge_index=self.edge_index, num_nodes=int(self.x.shape[0]))
-
-
-@contextlib.contextmanager
-def single_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run torch on one CPU thread inside the block (restored after; no effect on a GPU).
-
-    NOTE: SEW's tensors are tiny (hundreds of nodes). With two or more intra-op threads on a busy
-    machine, OpenMP threads spin waiting for each other and each small op slows 5-50x (measured on
-    the 2-core machines); one thread is never slower for these sizes.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def build_thumbnail_graph(slide: Slide, config: SEWConfig, keep_pixels: bool = False) -> ThumbnailGraph:

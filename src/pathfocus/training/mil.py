@@ -25,8 +25,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
 
+from pathfocus.devices import cpu_threads, pick_device
 from pathfocus.errors import InputError, SlideError
-from pathfocus.inference.mil import TileSettings, cpu_threads, encode_slide, resolve_device
+from pathfocus.inference.mil import TileSettings, encode_slide
 from pathfocus.io import atomic_path, write_json
 from pathfocus.models.mil import DEFAULT_ENCODER, ExhaustiveMIL, FrozenTileEncoder, GatedAttentionMIL
 from pathfocus.runs import METRICS_FILE, save_run_model
@@ -239,7 +240,7 @@ def train_mil(config: MILTrainConfig, run_dir: str | os.PathLike[str],
                                 pretrained=config.pretrained)
     if config.weights:
         load_backbone_weights(encoder.backbone, config.weights)
-    device = resolve_device(None)
+    device = pick_device(None)
     bags, skipped = build_bags(labels, class_names, encoder, config.tiles, run / CACHE_DIR, device,
                                progress=config.trainer.progress)
     encoder.cpu()

@@ -22,8 +22,9 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from pathfocus.devices import cpu_threads
 from pathfocus.errors import InputError
-from pathfocus.inference.sew_graphs import region_window, sew_forward, single_cpu_thread
+from pathfocus.inference.sew_graphs import region_window, sew_forward
 from pathfocus.io import write_json
 from pathfocus.models.sew import SEWConfig, SEWModel
 from pathfocus.runs import METRICS_FILE, save_run_model
@@ -143,7 +144,7 @@ def train_sew(slides_csv: str | os.PathLike[str], out: str | os.PathLike[str],
     """Train on the train split of ``slides_csv``, validate on val, write the run folder; return a summary."""
     options = options or SEWTrainOptions()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with single_cpu_thread(device):
+    with cpu_threads(device, 1):
         return _train(Path(slides_csv), Path(out), config or SEWConfig(), options, splits_csv)
 
 
