@@ -120,6 +120,26 @@ def test_predict_cli(run: Path, dataset: dict[str, Path], tmp_path: Path) -> Non
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_resume_continues_and_keeps_the_best_epoch_from_before(run: Path, dataset: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    import shutil
+
+    resumed = tmp_path / "resumed"
+    shutil.copytree(run, resumed)
+    before = json.loads((run / "metrics.json").read_text())
+    result = runner.invoke(app, ["train", "patch", "--index", str(dataset["index"]), "--splits",
+                                 str(dataset["splits"]), "--out", str(resumed), "--model", "kfde",
+                                 "--epochs", "4", "--image-size", "64", "--batch-size", "16",
+                                 "--workers", "0", "--resume"])
+    assert result.exit_code == 0, result.output
+    after = json.loads((resumed / "metrics.json").read_text())
+    assert after["epochs_run"] == 4
+    # the best of epochs 0-2 was restored from last.ckpt, so the best is never worse than before the restart
+    assert after["best_val"]["val_loss"] <= before["best_val"]["val_loss"]
+    if after["best_epoch"] != 3:
+        assert after["best_epoch"] == before["best_epoch"]
+
+
 def test_patient_recognition_rate_is_mean_of_patient_shares() -> None:
     patients = ["a", "a", "a", "b", "c", "c"]
     correct = [True, False, True, False, True, True]

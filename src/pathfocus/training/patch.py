@@ -6,7 +6,7 @@ cross-entropy, AdamW with a cosine schedule, and the accuracy it logs for early 
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -97,5 +97,16 @@ class BestWeights(pl.Callback):
             self.best_score = score
             self.best_epoch = trainer.current_epoch
             model = pl_module.model if hasattr(pl_module, "model") else pl_module
-            self.state = {k: v.detach().cpu().clone() for k, v in copy.copy(model.state_dict()).items()}
+            self.state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             self.best_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in Lightning's checkpoints: ``--resume`` keeps the best epoch from before the restart."""
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "state": self.state,
+                "best_metrics": self.best_metrics}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict["best_score"]
+        self.best_epoch = state_dict["best_epoch"]
+        self.state = state_dict["state"]
+        self.best_metrics = state_dict["best_metrics"]

@@ -134,6 +134,14 @@ class SEWTask(pl.LightningModule):
                        "val_balanced_accuracy": metrics["balanced_accuracy"]}
             self.best = (val_loss, int(self.current_epoch), state, summary)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # NOTE: the best-validation weights live in memory; keeping them in last.ckpt lets --resume
+        # still write the best epoch's weights, not only the best since the restart.
+        checkpoint["pathfocus_best"] = self.best
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best = checkpoint.get("pathfocus_best")
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
