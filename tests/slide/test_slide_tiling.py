@@ -66,7 +66,7 @@ def test_h5_round_trip_with_clam_style_attributes(slide, tmp_path: Path) -> None
         attrs = dict(coords.attrs)
     assert attrs["patch_size"] == 128 and attrs["patch_level"] == 0 and attrs["patch_size_level0"] == 256
     assert attrs["mpp"] == 1.0 and attrs["level0_mpp"] == 0.5 and attrs["target_magnification"] == 10.0
-    assert attrs["slide_path"] == str(slide.path) and attrs["min_tissue"] == 0.5
+    assert attrs["slide_path"] == str(slide.path) and attrs["min_tissue"] == 0.5 == attrs["tissue_threshold"]
     back = read_tiles_h5(path)
     assert np.array_equal(back.coords, grid.coords) and np.allclose(
         back.tissue_fraction, grid.tissue_fraction

@@ -174,6 +174,7 @@ def write_tiles_h5(path: str | os.PathLike[str], grid: TileGrid) -> Path:
         "overlap": grid.overlap,
         "stride_level0": grid.base_stride,
         "min_tissue": grid.min_tissue,
+        "tissue_threshold": grid.min_tissue,  # the name for it: least tissue fraction of a kept tile
         "coord_space": "level0 top-left (x, y)",
     }
     if grid.magnification is not None:
