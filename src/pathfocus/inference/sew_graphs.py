@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,12 +178,14 @@ class SEWForward:
 def sew_forward(model: SEWModel, graphs: list[ThumbnailGraph],
                 fetch: Callable[[int, Region], DetailGraph], explore: float = 0.0,
                 generator: torch.Generator | None = None,
-                candidates: list[torch.Tensor] | None = None) -> SEWForward:
+                candidates: list[torch.Tensor] | None = None,
+                executor: Executor | None = None) -> SEWForward:
     """Global branch -> focus -> top-k windows -> ``fetch(slide index, window)`` -> detail branch -> fusion.
 
     ``fetch`` reads (or recalls from a cache) a window's subgraph, so training and analysis share the
     same path from focus scores to reads. ``candidates`` (training) limits each slide's choice to a
-    fixed pool of nodes, which bounds how many distinct windows a run ever reads.
+    fixed pool of nodes, which bounds how many distinct windows a run ever reads. ``executor``
+    (analysis) fetches a slide's windows concurrently, in the same order: the same result, sooner.
     """
     config = model.config
     device = next(model.parameters()).device
@@ -203,7 +206,12 @@ def sew_forward(model: SEWModel, graphs: list[ThumbnailGraph],
                    for node, score in zip(nodes.tolist(), scores, strict=True)]
         chosen.append(nodes)
         regions.append(windows)
-        details.append([fetch(i, window) for window in windows] if config.uses_detail else [])
+        if not config.uses_detail:
+            details.append([])
+        elif executor is None:
+            details.append([fetch(i, window) for window in windows])
+        else:
+            details.append(list(executor.map(lambda window, slide=i: fetch(slide, window), windows)))
     if not config.uses_detail:
         fused = model.fuse(global_out.logits, None)
         return SEWForward(global_out, None, fused, chosen, details, regions, None)
