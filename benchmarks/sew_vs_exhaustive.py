@@ -3,8 +3,9 @@
 Builds a synthetic cohort, trains SEW and the gated-attention MIL baseline through the same Python
 entry points ``pathfocus train sew|mil`` call, on one shared split, then analyses every held-out slide
 with both analysers in this process (one untimed warm-up slide each) and prints, side by side: test AUC
-and accuracy, median seconds per slide (reading included), median high-magnification pixels read per
-slide, their ratios, and PASS/FAIL against the budget (SEW >= 10x faster, AUC at most 0.02 below).
+and accuracy, median seconds per slide (reading included; the two take turns slide by slide), median
+high-magnification pixels read per slide, their ratios, and PASS/FAIL against the budget (SEW >= 10x
+faster, AUC at most 0.02 below).
 
     python benchmarks/sew_vs_exhaustive.py                      # defaults: about 15 min on 2 CPU cores
     python benchmarks/sew_vs_exhaustive.py --slides 12 --size 4096 --sew-epochs 5 --mil-epochs 10
@@ -106,25 +107,32 @@ def train_sew_run(labels: Path, splits: Path, run: Path, args: argparse.Namespac
     return train_sew(labels, run, config=config, options=options, splits_csv=splits)
 
 
-def evaluate(run: Path, test: Any, warmup_path: str, class_names: list[str],
-             device: str | None) -> dict[str, Any]:
-    """Analyse every test slide with the run's analyser; metrics plus median seconds and pixels read."""
+def evaluate(runs: dict[str, Path], test: Any, warmup_path: str, class_names: list[str],
+             device: str | None) -> dict[str, dict[str, Any]]:
+    """Analyse every test slide with each run's analyser; metrics plus median seconds and pixels read.
+
+    The runs take turns on each slide (slide 1 with every run, then slide 2, ...), so a change in the
+    machine's load during the measurement touches every method alike and their ratio stays fair.
+    """
     from pathfocus.inference.analyzers import load_analyzer
     from pathfocus.training.metrics import classification_metrics
 
-    analyzer = load_analyzer(run, device=device)
-    analyzer.analyze(Path(warmup_path))  # untimed: first-call costs (thread pools, lazy imports) excluded
-    probabilities, seconds, pixels = [], [], []
+    analyzers = {name: load_analyzer(run, device=device) for name, run in runs.items()}
+    for analyzer in analyzers.values():
+        analyzer.analyze(Path(warmup_path))  # untimed: first-call costs (thread pools, lazy imports) excluded
+    analyses: dict[str, list[Any]] = {name: [] for name in runs}
     for row in test.itertuples(index=False):
-        analysis = analyzer.analyze(Path(row.path))
-        probabilities.append(analysis.probabilities)
-        seconds.append(analysis.seconds)
-        pixels.append(analysis.pixels_read)
+        for name, analyzer in analyzers.items():
+            analyses[name].append(analyzer.analyze(Path(row.path)))
     y_true = [class_names.index(str(label)) for label in test["label"]]
-    metrics = classification_metrics(y_true, np.asarray(probabilities), class_names)
-    metrics.update(seconds_per_slide=statistics.median(seconds), pixels_per_slide=statistics.median(pixels),
-                   seconds=seconds, pixels_read=pixels)
-    return metrics
+    results = {}
+    for name, done in analyses.items():
+        seconds, pixels = [a.seconds for a in done], [a.pixels_read for a in done]
+        metrics = classification_metrics(y_true, np.asarray([a.probabilities for a in done]), class_names)
+        metrics.update(seconds_per_slide=statistics.median(seconds),
+                       pixels_per_slide=statistics.median(pixels), seconds=seconds, pixels_read=pixels)
+        results[name] = metrics
+    return results
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -218,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         train(labels_csv, splits, args.out / name, args)
         train_seconds[name] = time.perf_counter() - began
         print(f"trained {name} in {train_seconds[name]:.0f} s", flush=True)
-    results = {name: evaluate(args.out / name, test, warmup, class_names, args.device)
-               for name in ("sew", "mil")}
+    results = evaluate({name: args.out / name for name in ("sew", "mil")}, test, warmup, class_names,
+                       args.device)
     print(f"analysed {len(test)} test slides with both ({time.perf_counter() - started:.0f} s so far)",
           flush=True)
 
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, overrides in ABLATIONS.items():
             run = args.out / ("sew-" + name.replace(" ", "-"))
             train_sew_run(labels_csv, splits, run, args, overrides)
-            ablations[name] = evaluate(run, test, warmup, class_names, args.device)
+            ablations[name] = evaluate({name: run}, test, warmup, class_names, args.device)[name]
             print(f"ablation {name!r} done", flush=True)
 
     table, verdict = report(results["sew"], results["mil"], train_seconds, ablations, len(test), command,

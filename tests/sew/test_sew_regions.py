@@ -31,6 +31,32 @@ def test_anchor_of_a_c_shaped_superpixel_is_inside_it() -> None:
     assert labels[int(rows.mean()), int(cols.mean())] == 0  # the centroid itself is off the superpixel
 
 
+def _nearest_pixel_by_sorting(labels: np.ndarray) -> np.ndarray:
+    """Reference: sort pixels by (node, distance to its centroid, raster index); each node's first."""
+    flat = labels.ravel()
+    n = int(flat.max())
+    index = np.flatnonzero(flat)
+    rows, cols = np.divmod(index, labels.shape[1])
+    owner = flat[index] - 1
+    count = np.bincount(owner, minlength=n)
+    cy = np.bincount(owner, rows, minlength=n) / count
+    cx = np.bincount(owner, cols, minlength=n) / count
+    distance = (rows - cy[owner]) ** 2 + (cols - cx[owner]) ** 2
+    order = np.lexsort((index, distance, owner))
+    first = order[np.searchsorted(owner[order], np.arange(n))]
+    return np.stack([cols[first], rows[first]], axis=1).astype(float)
+
+
+def test_anchors_are_the_nearest_own_pixel_with_raster_order_breaking_ties() -> None:
+    """Blocky labels (as upsampled SLIC gives) put centroids on pixel-edge halves, where ties happen."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        blocks = np.kron(rng.integers(0, 5, (6, 7)), np.ones((4, 4), int))
+        _, labels = np.unique(blocks, return_inverse=True)
+        labels = labels.reshape(blocks.shape) + (0 if (blocks == 0).any() else 1)
+        np.testing.assert_array_equal(anchor_pixels(labels), _nearest_pixel_by_sorting(labels))
+
+
 def test_every_candidate_window_is_on_tissue_and_inside_the_slide(cohort: Path) -> None:
     config = SEWConfig(n_superpixels=48, detail_window=256, detail_superpixels=16)
     path = next((cohort / "slides").glob("*.tiff"))

@@ -66,3 +66,19 @@ def test_polygons_outline_the_mask_in_level0_pixels() -> None:
     first = min(polygons, key=lambda p: p[:, 0].min())  # the 20 x 20 square spans pixels [5, 25) x [10, 30)
     assert first[:, 0].min() == pytest.approx(80, abs=1) and first[:, 0].max() == pytest.approx(400, abs=1)
     assert first[:, 1].min() == pytest.approx(160, abs=1) and first[:, 1].max() == pytest.approx(480, abs=1)
+
+
+def test_closing_ignores_what_lies_outside_the_image() -> None:
+    """detect_tissue's closing equals scikit-image's (mode="ignore") on masks touching the border."""
+    from scipy import ndimage
+    from skimage import morphology
+
+    from pathfocus.slide.tissue import close_mask
+
+    rng = np.random.default_rng(0)
+    for radius in (1, 2, 3):
+        disk = morphology.disk(radius)
+        for _ in range(20):
+            mask = ndimage.binary_dilation(rng.random((40, 50)) > 0.96)
+            mask[:, : rng.integers(0, 6)] = True
+            np.testing.assert_array_equal(close_mask(mask, radius), morphology.closing(mask, disk))

@@ -4,7 +4,8 @@ Shared by training (which caches both) and analysis. Nodes are tissue superpixel
 *anchor* is the pixel of its own superpixel nearest its centroid (a centroid can fall on glass when a
 superpixel is C-shaped), so a region window centred on an anchor, then clamped inside the slide,
 always holds tissue. The detail subgraph is SLIC on the window downscaled to ``detail_slic_side``
-(the cost driver, see FACTS.md) with colour, stain and texture features measured at full resolution.
+(the cost driver, see FACTS.md) with colour, stain and texture features measured at full resolution, on
+a regular 1-in-``detail_feature_stride``^2 sample of the window's pixels (the gradient on all of them).
 """
 
 from __future__ import annotations
@@ -90,21 +91,45 @@ def build_thumbnail_graph(slide: Slide, config: SEWConfig, keep_pixels: bool = F
 
 
 def anchor_pixels(labels: np.ndarray) -> np.ndarray:
-    """N x 2 (col, row) of the pixel of each superpixel (labels 1..N) nearest its own centroid."""
+    """N x 2 (col, row) of the pixel of each superpixel (labels 1..N) nearest its own centroid.
+
+    Ties go to the first pixel in raster order. Most superpixels own the grid pixel nearest their centroid
+    (rounded, halves down: the raster-first of tied pixels); only the others (C-shaped, clipped by the
+    tissue border) are searched pixel by pixel.
+    """
     flat = labels.ravel()
     n = int(flat.max())
-    rows, cols = np.divmod(np.flatnonzero(flat), labels.shape[1])
-    owner = flat[flat > 0] - 1
-    count = np.bincount(owner, minlength=n)
-    cy = np.bincount(owner, rows, minlength=n) / np.maximum(count, 1)
-    cx = np.bincount(owner, cols, minlength=n) / np.maximum(count, 1)
+    height, width = labels.shape
+    count = np.maximum(np.bincount(flat, minlength=n + 1)[1:], 1)
+    rows, cols = np.indices(labels.shape, dtype=np.float64)
+    cy = np.bincount(flat, rows.ravel(), minlength=n + 1)[1:] / count
+    cx = np.bincount(flat, cols.ravel(), minlength=n + 1)[1:] / count
+    row = np.clip(np.ceil(cy - 0.5), 0, height - 1).astype(np.intp)
+    col = np.clip(np.ceil(cx - 0.5), 0, width - 1).astype(np.intp)
+    anchors = np.stack([col, row], axis=1).astype(np.float64)
+    missed = np.flatnonzero(labels[row, col] != np.arange(1, n + 1))
+    if missed.size:
+        anchors[missed] = _nearest_own_pixels(labels, missed, cy, cx)
+    return anchors
+
+
+def _nearest_own_pixels(labels: np.ndarray, nodes: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
+    """len(nodes) x 2 (col, row): for each node, its raster-first pixel at least distance to its centroid."""
+    selected = np.zeros(int(labels.max()) + 1, bool)
+    selected[nodes + 1] = True
+    flat = labels.ravel()
+    where = np.flatnonzero(selected.take(flat))  # raster order
+    rows, cols = np.divmod(where, labels.shape[1])
+    owner = flat[where] - 1
     distance = (rows - cy.take(owner)) ** 2 + (cols - cx.take(owner)) ** 2
-    nearest = np.asarray(ndimage.minimum(distance, owner, np.arange(n)))
-    # the first pixel (raster order) at its node's least distance, as a stable sort by (node, distance) gives
-    hits = np.flatnonzero(distance == nearest.take(owner))
-    _, first = np.unique(owner[hits], return_index=True)
-    first = hits[first]
-    return np.stack([cols[first], rows[first]], axis=1).astype(np.float64)
+    nearest = np.asarray(ndimage.minimum(distance, owner, nodes))
+    lookup = np.zeros(len(cy))
+    lookup[nodes] = nearest
+    hits = np.flatnonzero(distance == lookup.take(owner))
+    found, first = np.unique(owner[hits], return_index=True)  # sorted node ids, first hit of each
+    order = np.searchsorted(found, nodes)
+    picked = hits[first[order]]
+    return np.stack([cols[picked], rows[picked]], axis=1).astype(np.float64)
 
 
 def region_window(anchor: np.ndarray, graph: ThumbnailGraph, config: SEWConfig, score: float = 0.0) -> Region:
@@ -123,7 +148,7 @@ def window_mask(graph: ThumbnailGraph, region: Region, size: int) -> np.ndarray:
     rows = ((region.y + (np.arange(size) + 0.5) * step) / graph.base_per_pixel).astype(np.intp)
     cols = np.clip(cols, 0, graph.mask.shape[1] - 1)
     rows = np.clip(rows, 0, graph.mask.shape[0] - 1)
-    return graph.mask[np.ix_(rows, cols)]
+    return graph.mask[rows][:, cols]  # two plain gathers: ~6x faster than np.ix_ on a 512^2 window
 
 
 def read_detail_graph(slide: Slide, graph: ThumbnailGraph, region: Region, config: SEWConfig,
@@ -137,7 +162,7 @@ def read_detail_graph(slide: Slide, graph: ThumbnailGraph, region: Region, confi
     sub = superpixel_graph(pixels, mask, n_segments=config.detail_superpixels,
                            compactness=config.superpixel_compactness, base_origin=(region.x, region.y),
                            base_per_pixel=region.w / size, texture=True,
-                           slic_max_side=config.detail_slic_side)
+                           slic_max_side=config.detail_slic_side, feature_stride=config.detail_feature_stride)
     x = sub.data.x
     if embedder is not None:
         extra = torch.from_numpy(np.asarray(embedder(pixels, sub.labels, sub.num_nodes), dtype=np.float32))

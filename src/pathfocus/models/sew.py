@@ -34,7 +34,8 @@ class SEWConfig:
     detail_mpp: float = 0.5
     detail_window: int = 512
     detail_superpixels: int = 48
-    detail_slic_side: int = 64  # SLIC runs on the window downscaled to this side (cost driver)
+    detail_slic_side: int = 64  # SLIC runs on the window downscaled to at most this side (cost driver)
+    detail_feature_stride: int = 2  # window statistics on every 2nd row and column (4x fewer pixels)
     detail_embedding: str | None = None  # "timm:<name>" or "kfde:<run dir>": CNN features per superpixel
     hidden: int = 64
     gcn_layers: int = 2
@@ -62,7 +63,8 @@ class SEWConfig:
             raise InputError(msg)
         positive = {"num_classes": self.num_classes - 1, "k": self.k, "thumbnail_mpp": self.thumbnail_mpp,
                     "detail_mpp": self.detail_mpp, "detail_window": self.detail_window,
-                    "n_superpixels": self.n_superpixels, "detail_superpixels": self.detail_superpixels}
+                    "n_superpixels": self.n_superpixels, "detail_superpixels": self.detail_superpixels,
+                    "detail_feature_stride": self.detail_feature_stride}
         bad = [name for name, value in positive.items() if value <= 0]
         if bad:
             msg = f"SEW config values must be positive (num_classes >= 2): check {', '.join(bad)}"

