@@ -27,6 +27,9 @@ from pathfocus.types import Region
 
 log = logging.getLogger(__name__)
 CROP_SIDE = 64  # side of the region crops kept for galleries (markers)
+# bump when the code that builds graphs changes what it builds: caches made by older code are then not
+# reused, and analysing a run trained on older graphs warns (2: coarser SLIC copies, strided window graphs)
+GRAPH_VERSION = 2
 
 # window RGB (HxWx3 uint8), superpixel labels (HxW, 0 = none), node count -> node_count x D features
 NodeEmbedder = Callable[[np.ndarray, np.ndarray, int], np.ndarray]

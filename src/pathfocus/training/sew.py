@@ -21,10 +21,11 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from pathfocus.devices import cpu_threads
 from pathfocus.errors import InputError
-from pathfocus.inference.sew_graphs import region_window, sew_forward
+from pathfocus.inference.sew_graphs import GRAPH_VERSION, region_window, sew_forward
 from pathfocus.io import write_json
 from pathfocus.models.sew import SEWConfig, SEWModel
 from pathfocus.runs import METRICS_FILE, save_run_model
@@ -49,6 +50,7 @@ from pathfocus.training.slide_data import (
 from pathfocus.training.trainer import TrainerOptions, build_trainer, resume_checkpoint
 
 log = logging.getLogger(__name__)
+SELECTION_METRIC = "val_slide_loss"  # cross-entropy of the fused slide prediction on the validation split
 
 
 @dataclass
@@ -115,6 +117,10 @@ class SEWTask(pl.LightningModule):
     def validation_step(self, batch: SlideBatch, batch_idx: int) -> None:
         loss, _, logits = self._step(batch, train=False)
         self.log("val_loss", loss, batch_size=len(batch), prog_bar=True, on_epoch=True, on_step=False)
+        # model selection looks at the task itself, the fused prediction: the auxiliary terms (regions,
+        # focus, consistency) move on their own and, on a few validation slides, can pick an untrained epoch
+        slide_loss = F.cross_entropy(logits, batch.targets.to(self.device))
+        self.log(SELECTION_METRIC, slide_loss, batch_size=len(batch), on_epoch=True, on_step=False)
         self._val.append((batch.targets.numpy(), torch.softmax(logits, dim=1).detach().cpu().numpy()))
 
     def on_validation_epoch_end(self) -> None:
@@ -127,12 +133,14 @@ class SEWTask(pl.LightningModule):
         self.log("val_accuracy", metrics["accuracy"], prog_bar=True)
         if metrics["auc"] is not None:
             self.log("val_auc", metrics["auc"])
-        val_loss = float(self.trainer.callback_metrics.get("val_loss", float("nan")))
-        if self.best is None or val_loss <= self.best[0]:
+        selection = float(self.trainer.callback_metrics.get(SELECTION_METRIC, float("nan")))
+        if self.best is None or selection <= self.best[0]:
             state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
-            summary = {"val_loss": val_loss, "val_accuracy": metrics["accuracy"], "val_auc": metrics["auc"],
+            summary = {SELECTION_METRIC: selection,
+                       "val_loss": float(self.trainer.callback_metrics.get("val_loss", float("nan"))),
+                       "val_accuracy": metrics["accuracy"], "val_auc": metrics["auc"],
                        "val_balanced_accuracy": metrics["balanced_accuracy"]}
-            self.best = (val_loss, int(self.current_epoch), state, summary)
+            self.best = (selection, int(self.current_epoch), state, summary)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # NOTE: the best-validation weights live in memory; keeping them in last.ckpt lets --resume
@@ -209,6 +217,7 @@ def _train(slides_csv: Path, run: Path, base: SEWConfig, options: SEWTrainOption
             dataset, batch_size=options.batch_size, shuffle=name == "train", collate_fn=SlideCollate(dataset),
             num_workers=0, drop_last=False)
     trainer = build_trainer(run, TrainerOptions(max_epochs=options.epochs, patience=options.patience,
+                                                monitor=SELECTION_METRIC,
                                                 devices=options.devices, strategy=options.strategy,
                                                 progress=options.progress, log_every_n_steps=1))
     trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=resume_checkpoint(run, options.resume))
@@ -220,6 +229,7 @@ def _train(slides_csv: Path, run: Path, base: SEWConfig, options: SEWTrainOption
         "kind": "sew", "sew": config.to_dict(), "class_names": class_names,
         "slides_csv": str(slides_csv.resolve()), "thumbnail_mpp": config.thumbnail_mpp,
         "detail_mpp": config.detail_mpp, "seed": options.seed, "train_options": vars(options),
+        "graph_version": GRAPH_VERSION,
     }
     if trainer.is_global_zero:
         save_run_model(run, model, run_config)

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from pathfocus.errors import PathfocusError
 from pathfocus.inference.sew_graphs import (
+    GRAPH_VERSION,
     DetailGraph,
     NodeEmbedder,
     ThumbnailGraph,
@@ -33,8 +34,6 @@ from pathfocus.slide.reader import Slide, open_slide
 from pathfocus.types import Region
 
 CACHE_DIR = "cache"
-# bump when the code that builds graphs changes what it builds, so caches made by older code are not reused
-GRAPH_VERSION = 2  # 2: coarser SLIC copies (SLIC_SEGMENT_PIXELS), sampled window statistics
 log = logging.getLogger(__name__)
 
 
