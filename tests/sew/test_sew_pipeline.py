@@ -26,7 +26,9 @@ def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
     model = SEWModel(SEWConfig.from_dict(config["sew"]))
     load_run_weights(sew_run, model)  # strict: every tensor present with its shape
     metrics = json.loads((sew_run / "metrics.json").read_text())
-    assert {"best_epoch", "val_loss", "val_accuracy", "seconds", "n_train", "windows_read"} <= set(metrics)
+    expected = {"best_epoch", "val_slide_loss", "val_loss", "val_accuracy", "seconds", "n_train",
+                "windows_read"}
+    assert expected <= set(metrics)
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 6
     splits = pd.read_csv(sew_run / "splits.csv")
     assert set(splits["subset"]) == {"train", "val", "test"}
