@@ -75,7 +75,7 @@ def build_cohort(args: argparse.Namespace) -> Path:
 
 def shared_splits(labels_csv: Path, out: Path, seed: int) -> Path:
     """One split for both methods, written before either trains."""
-    from pathfocus.io import write_csv
+    from pathfocus.fileio import write_csv
     from pathfocus.training.slide_data import make_slide_splits, read_slide_labels
 
     path = out / "splits.csv"
@@ -197,7 +197,7 @@ def device_name(device: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from pathfocus.io import write_json
+    from pathfocus.fileio import write_json
     from pathfocus.training.slide_data import (
         class_names_from_labels,
         read_slide_labels,

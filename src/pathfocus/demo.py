@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from pathfocus.io import read_json, write_json
+from pathfocus.fileio import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def run_demo(out: Path, config: DemoConfig | None = None, console: Console | Non
 def _patches(paths: DemoPaths, config: DemoConfig) -> None:
     from pathfocus.data.breakhis import build_index, make_splits
     from pathfocus.data.synthetic.patches import make_synthetic_patches
-    from pathfocus.io import write_csv
+    from pathfocus.fileio import write_csv
 
     root = paths.patches
     make_synthetic_patches(root / "data", patients_per_subtype=config.patients_per_subtype,

@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from pathfocus.errors import CheckpointError
-from pathfocus.io import atomic_path, read_json, write_json
+from pathfocus.fileio import atomic_path, read_json, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

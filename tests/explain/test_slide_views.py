@@ -47,7 +47,7 @@ def test_gradcam_on_focus_regions_reads_the_slide(tmp_path, one_thread):
     from pathfocus.explain.slide_views import explain_focus_regions, read_region_crops
     from pathfocus.models.kfde import create_model
     from pathfocus.runs import save_run_model
-    from pathfocus.types import Region
+    from pathfocus.units import Region
 
     def render(x, y, w, h):
         tile = np.full((h, w, 3), 235, dtype=np.uint8)

@@ -7,7 +7,7 @@ import pandas as pd
 from PIL import Image
 from typer.testing import CliRunner
 
-from pathfocus.io import read_json
+from pathfocus.fileio import read_json
 
 KEYS = {"prototypes", "uniqueness", "spatial", "cox", "c_index", "logrank_p", "significant_markers",
         "candidate_markers", "cross_validation", "n_slides", "n_regions", "n_events"}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfocus.io import read_json
+from pathfocus.fileio import read_json
 from pathfocus.markers.pipeline import discover_markers
 
 N_SLIDES = 60  # with 24 slides a null C-index has a standard deviation near 0.1: too loose a check

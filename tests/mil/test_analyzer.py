@@ -60,8 +60,8 @@ def test_regions_lie_on_tissue(analysis_of_first) -> None:  # type: ignore[no-un
 def test_analyzer_agrees_with_the_training_cache(mil_run: Path, analysis_of_first) -> None:  # type: ignore
     from safetensors.torch import load_file
 
+    from pathfocus.fileio import read_json
     from pathfocus.inference.mil import build_mil_model
-    from pathfocus.io import read_json
     from pathfocus.runs import load_run_weights
 
     path, analysis = analysis_of_first

@@ -12,8 +12,8 @@ import pytest
 from safetensors import safe_open
 
 from pathfocus.devices import pick_device
+from pathfocus.fileio import read_json
 from pathfocus.inference.mil import TileSettings, build_mil_model
-from pathfocus.io import read_json
 from pathfocus.runs import load_run_weights
 from pathfocus.slide.reader import Slide
 from pathfocus.training import mil as mil_training

@@ -10,7 +10,7 @@ import pytest
 
 from pathfocus.errors import InputError
 from pathfocus.slide.export import polygons_to_geojson, regions_to_geojson, write_geojson
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 
 def test_regions_become_closed_rectangles_with_scores() -> None:

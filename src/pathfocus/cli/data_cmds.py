@@ -17,7 +17,7 @@ def index(
 ) -> None:
     """Index every BreakHis-named image under ROOT (absolute paths) and print counts per class."""
     from pathfocus.data.breakhis import build_index, summarize_index
-    from pathfocus.io import write_csv
+    from pathfocus.fileio import write_csv
 
     frame = build_index(root)
     write_csv(out, frame)
@@ -48,7 +48,7 @@ def split(
 ) -> None:
     """Write group-disjoint train/val/test splits (columns path,fold,subset) and print their sizes."""
     from pathfocus.data.breakhis import make_splits, read_index, summarize_splits
-    from pathfocus.io import write_csv
+    from pathfocus.fileio import write_csv
 
     frame = read_index(index_csv)
     splits = make_splits(frame, folds, test_size, val_size, seed, group_by, stratify)

@@ -42,8 +42,8 @@ def predict(
     device: str | None = typer.Option(None, "--device"),
 ) -> None:
     """Classify image patches with a trained patch model."""
+    from pathfocus.fileio import write_csv
     from pathfocus.inference.patch import predict_images
-    from pathfocus.io import write_csv
 
     table = predict_images(run, images, batch_size=batch_size, device=device)
     write_csv(out, table)

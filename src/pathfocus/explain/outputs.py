@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pathfocus.explain.gradcam import Explanation, overlay
-from pathfocus.io import atomic_path, read_json, write_csv, write_json
+from pathfocus.fileio import atomic_path, read_json, write_csv, write_json
 
 INDEX_JSON = "explain.json"
 INDEX_CSV = "index.csv"

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from pathfocus.errors import InputError
-from pathfocus.io import read_json, save_figure
-from pathfocus.types import Region
+from pathfocus.fileio import read_json, save_figure
+from pathfocus.units import Region
 
 log = logging.getLogger(__name__)
 HEATMAP_SUFFIX = "_heatmap.png"

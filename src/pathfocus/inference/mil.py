@@ -28,7 +28,7 @@ from pathfocus.slide.dataset import TileDataset
 from pathfocus.slide.reader import Slide, open_slide
 from pathfocus.slide.tiling import TileGrid, tile_grid
 from pathfocus.slide.tissue import TissueConfig, tissue_from_thumbnail
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 log = logging.getLogger(__name__)
 THUMBNAIL_MPP = 8.0

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from pathfocus.data.patches import PatchDataset, eval_transforms
 from pathfocus.devices import pick_device
 from pathfocus.errors import CheckpointError, InputError
-from pathfocus.io import write_csv, write_json
+from pathfocus.fileio import write_csv, write_json
 from pathfocus.runs import load_run_weights, read_run_config
 from pathfocus.training.metrics import classification_metrics, plot_confusion_matrix
 

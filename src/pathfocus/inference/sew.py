@@ -39,7 +39,7 @@ from pathfocus.markers.features import RegionFeatures
 from pathfocus.models.sew import DetailOutput, SEWConfig, SEWModel
 from pathfocus.runs import load_run_weights, read_run_config
 from pathfocus.slide.reader import Slide, open_slide
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 log = logging.getLogger(__name__)
 # NOTE: on the 2 idle cores of the target machine two threads build windows 1.7x faster than one (35 -> 20 ms

@@ -23,7 +23,7 @@ from torch_geometric.data import Batch, Data
 from pathfocus.models.sew import DetailOutput, GlobalOutput, SEWConfig, SEWModel, select_regions
 from pathfocus.slide.reader import Slide
 from pathfocus.slide.superpixels import graph_from_slide, superpixel_graph
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 log = logging.getLogger(__name__)
 CROP_SIDE = 64  # side of the region crops kept for galleries (markers)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 
 @dataclass

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from pathfocus.errors import CheckpointError, InputError, PathfocusError
+from pathfocus.fileio import write_csv, write_json
 from pathfocus.inference.analyzers import load_analyzer
-from pathfocus.io import write_csv, write_json
 from pathfocus.runs import read_run_config
 from pathfocus.training.metrics import classification_metrics, plot_confusion_matrix
 from pathfocus.training.slide_data import SPLITS_FILE, read_slide_labels, read_slide_splits, subset_table

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pathfocus.fileio import atomic_path, write_json
 from pathfocus.inference.slide_analysis import SlideAnalysis
-from pathfocus.io import atomic_path, write_json
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 HEATMAP_SUFFIX = "_heatmap.png"
 BOX_COLOUR = (0, 230, 255)

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pathfocus.errors import InputError
-from pathfocus.io import save_figure, write_csv, write_json
+from pathfocus.fileio import save_figure, write_csv, write_json
 from pathfocus.markers.clinical import check_slide_files, covariate_columns, read_clinical, read_slides
 from pathfocus.markers.features import RegionFeatures, as_region_features, read_region_features
 from pathfocus.markers.gallery import gallery_figure

@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     check = check_page(args.report, width=args.width, height=args.height, full_page=args.full_page)
     broken = [image["alt"] for image in check.images if not (image["width"] and image["height"])]
     if args.screenshot:
-        from pathfocus.io import write_bytes
+        from pathfocus.fileio import write_bytes
 
         write_bytes(args.screenshot, check.screenshot)
     problems = [*check.console_errors, *(f"external request: {u}" for u in check.external_requests),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pathfocus.errors import InputError
-from pathfocus.io import write_text
+from pathfocus.fileio import write_text
 from pathfocus.report.collect import Inventory, collect
 from pathfocus.report.markup import esc, page, table
 from pathfocus.report.sections import gallery_section, run_section, runs_comparison

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pathfocus.errors import InputError, PathfocusError
-from pathfocus.io import write_csv
+from pathfocus.fileio import write_csv
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from pathfocus.errors import InputError
-from pathfocus.io import write_json
-from pathfocus.types import Region
+from pathfocus.fileio import write_json
+from pathfocus.units import Region
 
 CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
     "focus": (255, 140, 0),

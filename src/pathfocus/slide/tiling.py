@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from pathfocus.errors import InputError, NoTissueError
-from pathfocus.io import atomic_path
+from pathfocus.fileio import atomic_path
 from pathfocus.slide.tissue import TissueConfig, TissueMask, slide_tissue
 
 if TYPE_CHECKING:

@@ -61,7 +61,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pathfocus.io import save_figure
+    from pathfocus.fileio import save_figure
 
     counts = np.asarray(matrix)
     size = 1.2 + 0.55 * len(class_names)

@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from pathfocus.devices import cpu_threads, pick_device
 from pathfocus.errors import InputError, SlideError
+from pathfocus.fileio import atomic_path, write_json
 from pathfocus.inference.mil import TileSettings, encode_slide
-from pathfocus.io import atomic_path, write_json
 from pathfocus.models.mil import DEFAULT_ENCODER, ExhaustiveMIL, FrozenTileEncoder, GatedAttentionMIL
 from pathfocus.runs import METRICS_FILE, save_run_model
 from pathfocus.training.metrics import classification_metrics

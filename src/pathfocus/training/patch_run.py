@@ -16,7 +16,7 @@ import lightning.pytorch as pl
 import torch
 
 from pathfocus.data.patches import IMAGENET_MEAN, IMAGENET_STD
-from pathfocus.io import write_json
+from pathfocus.fileio import write_json
 from pathfocus.runs import METRICS_FILE, save_run_model
 from pathfocus.training.patch import BestWeights, PatchClassifierTask
 from pathfocus.training.patch_data import PatchDataConfig, PatchDataModule

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from pathfocus.devices import cpu_threads
 from pathfocus.errors import InputError
+from pathfocus.fileio import write_json
 from pathfocus.inference.sew_graphs import GRAPH_VERSION, region_window, sew_forward
-from pathfocus.io import write_json
 from pathfocus.models.sew import SEWConfig, SEWModel
 from pathfocus.runs import METRICS_FILE, save_run_model
 from pathfocus.training.metrics import classification_metrics

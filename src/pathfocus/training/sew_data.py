@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from pathfocus.errors import PathfocusError
+from pathfocus.fileio import atomic_path
 from pathfocus.inference.sew_graphs import (
     GRAPH_VERSION,
     DetailGraph,
@@ -28,10 +29,9 @@ from pathfocus.inference.sew_graphs import (
     build_thumbnail_graph,
     read_detail_graph,
 )
-from pathfocus.io import atomic_path
 from pathfocus.models.sew import SEWConfig
 from pathfocus.slide.reader import Slide, open_slide
-from pathfocus.types import Region
+from pathfocus.units import Region
 
 CACHE_DIR = "cache"
 log = logging.getLogger(__name__)

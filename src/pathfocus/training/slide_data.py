@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pathfocus.errors import InputError
-from pathfocus.io import write_csv
+from pathfocus.fileio import write_csv
 
 SPLITS_FILE = "splits.csv"
 SUBSETS = ("train", "val", "test")

@@ -38,7 +38,7 @@ from pathfocus.data.breakhis import MAGNIFICATIONS, SUBTYPES, image_file_name, p
 from pathfocus.data.synthetic.subtypes import RECIPES
 from pathfocus.data.synthetic.tissue import Canvas, PatientStyle
 from pathfocus.errors import InputError
-from pathfocus.io import atomic_path
+from pathfocus.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
 

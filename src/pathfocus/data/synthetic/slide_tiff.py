@@ -18,7 +18,7 @@ import tifffile
 from PIL import Image
 
 from pathfocus.errors import InputError
-from pathfocus.io import atomic_path
+from pathfocus.fileio import atomic_path
 
 # (x, y, w, h) in level-0 pixels -> HxWx3 uint8
 TileRenderer = Callable[[int, int, int, int], np.ndarray]

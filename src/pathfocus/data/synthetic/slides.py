@@ -30,7 +30,7 @@ from pathfocus.data.synthetic.slide_layout import LAYOUT_DOWNSAMPLE, SlideLayout
 from pathfocus.data.synthetic.slide_render import SlideStyle, TileRenderer
 from pathfocus.data.synthetic.slide_tiff import write_aperio_tiff
 from pathfocus.errors import InputError
-from pathfocus.io import atomic_path, write_csv, write_json
+from pathfocus.fileio import atomic_path, write_csv, write_json
 
 log = logging.getLogger(__name__)
 
