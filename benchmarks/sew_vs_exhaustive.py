@@ -75,8 +75,8 @@ def build_cohort(args: argparse.Namespace) -> Path:
 
 def shared_splits(labels_csv: Path, out: Path, seed: int) -> Path:
     """One split for both methods, written before either trains."""
+    from pathfocus.data.slide_labels import make_slide_splits, read_slide_labels
     from pathfocus.fileio import write_csv
-    from pathfocus.training.slide_data import make_slide_splits, read_slide_labels
 
     path = out / "splits.csv"
     write_csv(path, make_slide_splits(read_slide_labels(labels_csv), seed=seed))
@@ -84,28 +84,31 @@ def shared_splits(labels_csv: Path, out: Path, seed: int) -> Path:
 
 
 def train_mil_run(labels: Path, splits: Path, run: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from pathfocus.inference.mil import TileSettings
-    from pathfocus.training.mil import MILTrainConfig, train_mil
-    from pathfocus.training.trainer import TrainerOptions
+    from pathfocus.configs import from_dict
+    from pathfocus.training.mil.config import MILTrainConfig
+    from pathfocus.training.mil.run import train_mil
 
-    config = MILTrainConfig(slides_csv=str(labels), splits_csv=str(splits), seed=args.seed,
-                            encoder_input_size=args.mil_encoder_input_size,
-                            tiles=TileSettings(num_workers=args.mil_workers),
-                            trainer=TrainerOptions(max_epochs=args.mil_epochs, patience=10, progress=False))
-    return train_mil(config, run)
+    config = from_dict(MILTrainConfig, {
+        "slides": {"slides_csv": str(labels), "splits_csv": str(splits)},
+        "encoder": {"input_size": args.mil_encoder_input_size}, "tiles": {"num_workers": args.mil_workers},
+        "training": {"epochs": args.mil_epochs, "patience": 10, "seed": args.seed}})
+    return train_mil(config, run, progress=False)
 
 
 def train_sew_run(labels: Path, splits: Path, run: Path, args: argparse.Namespace,
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    from pathfocus.models.sew import SEWConfig
-    from pathfocus.training.sew import SEWTrainOptions, train_sew
+    from pathfocus.configs import from_dict
+    from pathfocus.engines.sew.settings import split_flat_settings
+    from pathfocus.training.sew.config import SEWTrainConfig
+    from pathfocus.training.sew.run import train_sew
 
-    config = SEWConfig.from_dict(SEWConfig().to_dict() | (overrides or {}))
+    flat = {"epochs": args.sew_epochs, "patience": args.sew_patience, "seed": args.seed, **(overrides or {})}
+    sections = split_flat_settings(flat)
+    config = from_dict(SEWTrainConfig, {"slides": {"slides_csv": str(labels), "splits_csv": str(splits)},
+                                        **sections})
     # one cache for the main run and every ablation: same slides and detail settings, so windows are
     # read and turned into subgraphs once (the cache keys on the settings that change what it holds)
-    options = SEWTrainOptions(epochs=args.sew_epochs, patience=args.sew_patience, seed=args.seed,
-                              progress=False, cache_dir=args.out / "sew-cache")
-    return train_sew(labels, run, config=config, options=options, splits_csv=splits)
+    return train_sew(config, run, progress=False, cache_dir=args.out / "sew-cache")
 
 
 def evaluate(runs: dict[str, Path], test: Any, warmup_path: str, class_names: list[str],
@@ -115,8 +118,8 @@ def evaluate(runs: dict[str, Path], test: Any, warmup_path: str, class_names: li
     The runs take turns on each slide (slide 1 with every run, then slide 2, ...), so a change in the
     machine's load during the measurement touches every method alike and their ratio stays fair.
     """
-    from pathfocus.inference.analyzers import load_analyzer
-    from pathfocus.training.metrics import classification_metrics
+    from pathfocus.analysis.analyzers import load_analyzer
+    from pathfocus.metrics import classification_metrics
 
     analyzers = {name: load_analyzer(run, device=device) for name, run in runs.items()}
     for analyzer in analyzers.values():
@@ -197,13 +200,13 @@ def device_name(device: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from pathfocus.fileio import write_json
-    from pathfocus.training.slide_data import (
+    from pathfocus.data.slide_labels import (
         class_names_from_labels,
         read_slide_labels,
         read_slide_splits,
         subset_table,
     )
+    from pathfocus.fileio import write_json
 
     given = sys.argv[1:] if argv is None else argv
     env = [f"{name}={os.environ[name]}" for name in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")

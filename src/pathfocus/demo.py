@@ -104,7 +104,8 @@ def run_demo(out: Path, config: DemoConfig | None = None, console: Console | Non
 
 
 def _patches(paths: DemoPaths, config: DemoConfig) -> None:
-    from pathfocus.data.breakhis import build_index, make_splits
+    from pathfocus.data.breakhis import build_index
+    from pathfocus.data.breakhis_splits import make_splits
     from pathfocus.data.synthetic.patches import make_synthetic_patches
     from pathfocus.fileio import write_csv
 
@@ -118,19 +119,22 @@ def _patches(paths: DemoPaths, config: DemoConfig) -> None:
 
 
 def _train_patch_model(paths: DemoPaths, config: DemoConfig, name: str, out: Path) -> None:
-    from pathfocus.training.patch_data import PatchDataConfig
-    from pathfocus.training.patch_run import PatchModelConfig, PatchTrainConfig, train_patch
-    from pathfocus.training.trainer import TrainerOptions
+    from pathfocus.training.patch.config import (
+        PatchDataConfig,
+        PatchModelConfig,
+        PatchTrainConfig,
+        PatchTraining,
+    )
+    from pathfocus.training.patch.run import train_patch
 
     train_config = PatchTrainConfig(
         data=PatchDataConfig(index=str(paths.patches / "index.csv"), splits=str(paths.patches / "splits.csv"),
                              fold=1, magnification="all", task="binary", image_size=config.image_size,
                              batch_size=32, workers=0),
         model=PatchModelConfig(name=name),
-        trainer=TrainerOptions(max_epochs=config.patch_epochs, patience=config.patch_epochs, progress=False),
-        seed=config.seed,
+        training=PatchTraining(epochs=config.patch_epochs, patience=config.patch_epochs, seed=config.seed),
     )
-    train_patch(train_config, out)
+    train_patch(train_config, out, progress=False)
 
 
 def _train_kfde(paths: DemoPaths, config: DemoConfig) -> None:
@@ -142,7 +146,7 @@ def _train_baseline(paths: DemoPaths, config: DemoConfig) -> None:
 
 
 def _evaluate_patches(paths: DemoPaths, config: DemoConfig) -> None:
-    from pathfocus.inference.patch import evaluate_patch_run
+    from pathfocus.analysis.patch import evaluate_patch_run
 
     for run in (paths.kfde, paths.baseline):
         evaluate_patch_run(run)
@@ -170,25 +174,29 @@ def _slides(paths: DemoPaths, config: DemoConfig) -> None:
 
 
 def _train_sew(paths: DemoPaths, config: DemoConfig) -> None:
-    from pathfocus.training.sew import SEWTrainOptions, train_sew
+    from pathfocus.training.options import SlideCohort
+    from pathfocus.training.sew.config import SEWTrainConfig, SEWTraining
+    from pathfocus.training.sew.run import train_sew
 
-    options = SEWTrainOptions(epochs=config.sew_epochs, seed=config.seed, progress=False)
-    train_sew(paths.slides / "labels.csv", paths.sew, options=options)
+    settings = SEWTrainConfig(slides=SlideCohort(str(paths.slides / "labels.csv")),
+                              training=SEWTraining(epochs=config.sew_epochs, seed=config.seed))
+    train_sew(settings, paths.sew, progress=False)
 
 
 def _train_mil(paths: DemoPaths, config: DemoConfig) -> None:
-    from pathfocus.training.mil import MILTrainConfig, train_mil
-    from pathfocus.training.trainer import TrainerOptions
+    from pathfocus.training.mil.config import MILTrainConfig, MILTraining
+    from pathfocus.training.mil.run import train_mil
+    from pathfocus.training.options import SlideCohort
 
-    trainer = TrainerOptions(max_epochs=config.mil_epochs, patience=10, progress=False)
-    mil_config = MILTrainConfig(slides_csv=str(paths.slides / "labels.csv"),
-                                splits_csv=str(paths.sew / "splits.csv"), seed=config.seed, trainer=trainer)
-    train_mil(mil_config, paths.mil)
+    cohort = SlideCohort(str(paths.slides / "labels.csv"), str(paths.sew / "splits.csv"))
+    mil_config = MILTrainConfig(slides=cohort,
+                                training=MILTraining(epochs=config.mil_epochs, patience=10, seed=config.seed))
+    train_mil(mil_config, paths.mil, progress=False)
 
 
 def _evaluate_slides(paths: DemoPaths, config: DemoConfig) -> None:
     """Evaluate both runs on the same held-out slides and write the side-by-side comparison."""
-    from pathfocus.inference.slide_eval import evaluate_slide_run
+    from pathfocus.analysis.slide_eval import evaluate_slide_run
 
     methods = {}
     for name, run in (("sew", paths.sew), ("exhaustive", paths.mil)):
@@ -208,9 +216,9 @@ def _evaluate_slides(paths: DemoPaths, config: DemoConfig) -> None:
 
 def _analyze(paths: DemoPaths, config: DemoConfig) -> None:
     """Focus maps of a few held-out slides (positives first), SEW beside the baseline's attention."""
+    from pathfocus.analysis.analyzers import load_analyzer
+    from pathfocus.analysis.slide_outputs import write_slide_outputs
     from pathfocus.explain.slide_views import write_side_by_side
-    from pathfocus.inference.analyzers import load_analyzer
-    from pathfocus.inference.slide_outputs import write_slide_outputs
     from pathfocus.slide.reader import open_slide
 
     predictions = pd.read_csv(paths.sew / "eval" / "predictions.csv")

@@ -10,27 +10,33 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from pathfocus.errors import CheckpointError
 from pathfocus.fileio import atomic_path, read_json, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-METRICS_FILE = "metrics.json"
+# what training measured (best epoch, validation scores, timings); runs written before 0.2 named it
+# metrics.json, the name evaluation uses for held-out results in EVAL_DIR
+TRAINING_SUMMARY_FILE = "training_summary.json"
+LEGACY_TRAINING_SUMMARY_FILE = "metrics.json"
+EVAL_DIR = "eval"
+EVAL_METRICS_FILE = "metrics.json"
+
+if TYPE_CHECKING:  # NOTE: torch and safetensors load when weights are, so reading run folders stays light
+    import torch
 
 
 def save_run_model(
     run_dir: str | os.PathLike[str], model: torch.nn.Module, config: Mapping[str, Any]
 ) -> None:
     """Write the model's weights and its config (which must name ``kind``) into ``run_dir`` atomically."""
+    from safetensors.torch import save_file
+
     if "kind" not in config:
         msg = "a run config needs a 'kind' (patch, sew or mil) so `pathfocus evaluate` knows what it holds"
-        raise ValueError(msg)
+        raise CheckpointError(msg)
     run = Path(run_dir)
     state = {name: tensor.detach().cpu().clone().contiguous() for name, tensor in model.state_dict().items()}
     with atomic_path(run / WEIGHTS_FILE) as tmp:
@@ -59,6 +65,15 @@ def read_run_config(
     return config
 
 
+def read_training_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What training wrote about itself (None when the run has no summary), old runs' name included."""
+    run = Path(run_dir)
+    for name in (TRAINING_SUMMARY_FILE, LEGACY_TRAINING_SUMMARY_FILE):
+        if (run / name).is_file():
+            return read_json(run / name)
+    return None
+
+
 def check_config(
     saved: Mapping[str, Any], expected: Mapping[str, Any], keys: Iterable[str], source: str
 ) -> None:
@@ -81,6 +96,9 @@ def load_run_weights(run_dir: str | os.PathLike[str], model: torch.nn.Module) ->
 
 def load_safetensors_into(path: Path, model: torch.nn.Module, prefix_to_strip: str = "") -> None:
     """Load a safetensors file into ``model`` strictly, with a message listing what does not fit."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
     if not path.is_file():
         msg = f"no weights at {path}; the run did not finish saving or the path is wrong"
         raise CheckpointError(msg)

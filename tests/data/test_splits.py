@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfocus.data.breakhis import build_index, make_splits
+from pathfocus.data.breakhis import build_index
+from pathfocus.data.breakhis_splits import make_splits
 from pathfocus.errors import InputError
 
 

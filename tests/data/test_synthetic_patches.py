@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from pathfocus.data.breakhis import MAGNIFICATIONS, SUBTYPES, build_index, make_splits
+from pathfocus.data.breakhis import MAGNIFICATIONS, SUBTYPES, build_index
+from pathfocus.data.breakhis_splits import make_splits
 from pathfocus.data.synthetic.patches import make_synthetic_patches, mask_path, plan_patients, render_patch
 from pathfocus.data.synthetic.tissue import PatientStyle
 from pathfocus.errors import InputError

@@ -22,15 +22,17 @@ MASK_DOWNSAMPLE = 16  # level-0 pixels per pixel of the synthetic cohort's masks
 
 @pytest.fixture(scope="module")
 def cohort_run(tmp_path_factory) -> tuple[Path, Path]:
+    from pathfocus.configs import from_dict
     from pathfocus.data.synthetic.slides import make_synthetic_cohort
-    from pathfocus.models.sew import SEWConfig
-    from pathfocus.training.sew import SEWTrainOptions, train_sew
+    from pathfocus.training.sew.config import SEWTrainConfig
+    from pathfocus.training.sew.run import train_sew
 
     root = tmp_path_factory.mktemp("markers_cohort")
     cohort = make_synthetic_cohort(root / "cohort", n_slides=24, seed=0, size=2048)
     # 128 um windows: about 25 tissue windows per 1 mm slide, enough to estimate proportions
-    train_sew(cohort / "labels.csv", root / "run", SEWConfig(detail_window=256),
-              SEWTrainOptions(epochs=1, progress=False))
+    settings = from_dict(SEWTrainConfig, {"slides": {"slides_csv": str(cohort / "labels.csv")},
+                                          "reading": {"detail_window": 256}, "training": {"epochs": 1}})
+    train_sew(settings, root / "run", progress=False)
     return cohort, root / "run"
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from pathfocus.analysis.analyzers import load_analyzer
+from pathfocus.analysis.mil import MILAnalyzer
+from pathfocus.data.slide_labels import read_slide_labels
 from pathfocus.errors import SlideError
-from pathfocus.inference.analyzers import load_analyzer
-from pathfocus.inference.mil import MILAnalyzer
 from pathfocus.slide.reader import open_slide
 from pathfocus.slide.tiling import tissue_fractions
 from pathfocus.slide.tissue import slide_tissue
-from pathfocus.training.slide_data import read_slide_labels
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_regions_lie_on_tissue(analysis_of_first) -> None:  # type: ignore[no-un
 def test_analyzer_agrees_with_the_training_cache(mil_run: Path, analysis_of_first) -> None:  # type: ignore
     from safetensors.torch import load_file
 
+    from pathfocus.analysis.mil import build_mil_model
     from pathfocus.fileio import read_json
-    from pathfocus.inference.mil import build_mil_model
     from pathfocus.runs import load_run_weights
 
     path, analysis = analysis_of_first

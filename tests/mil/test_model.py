@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pathfocus.errors import InputError
-from pathfocus.models.mil import ExhaustiveMIL, FrozenTileEncoder, GatedAttentionMIL, GatedAttentionPool
+from pathfocus.models.mil import ExhaustiveMIL, GatedAttentionMIL, GatedAttentionPool
+from pathfocus.models.tile_encoder import TileEncoder
 
 
 def test_gated_attention_matches_hand_formula() -> None:
@@ -50,7 +51,7 @@ def test_empty_bag_is_refused() -> None:
 
 def test_frozen_encoder_has_no_trainable_weights_and_stays_in_eval_mode() -> None:
     torch.manual_seed(0)
-    encoder = FrozenTileEncoder("convnextv2_atto", input_size=32)
+    encoder = TileEncoder("convnextv2_atto", input_size=32)
     model = ExhaustiveMIL(encoder, GatedAttentionMIL(encoder.num_features, 2, hidden_dim=8, attention_dim=4))
     model.train()
     assert not encoder.backbone.training
@@ -66,4 +67,4 @@ def test_frozen_encoder_has_no_trainable_weights_and_stays_in_eval_mode() -> Non
 
 def test_unknown_encoder_name_is_an_input_error() -> None:
     with pytest.raises(InputError, match="not_a_timm_model"):
-        FrozenTileEncoder("not_a_timm_model")
+        TileEncoder("not_a_timm_model")

@@ -11,13 +11,18 @@ import pandas as pd
 import pytest
 from safetensors import safe_open
 
+from pathfocus.analysis.mil import build_mil_model
+from pathfocus.configs import from_dict
+from pathfocus.data.slide_labels import read_slide_labels
 from pathfocus.devices import pick_device
+from pathfocus.engines import tile_cache
+from pathfocus.engines.tile_cache import TileFeatureCache, encode_cohort
+from pathfocus.engines.tile_settings import TileSettings
 from pathfocus.fileio import read_json
-from pathfocus.inference.mil import TileSettings, build_mil_model
-from pathfocus.runs import load_run_weights
+from pathfocus.runs import load_run_weights, read_training_summary
 from pathfocus.slide.reader import Slide
-from pathfocus.training import mil as mil_training
-from pathfocus.training.slide_data import read_slide_labels
+from pathfocus.training.mil.config import MILTrainConfig
+from pathfocus.training.mil.run import train_mil
 
 
 class ReadCounter:
@@ -37,12 +42,14 @@ class ReadCounter:
 ENCODER_INPUT = 32  # as in conftest: tiles read at 256 px, encoded small
 
 
-def _config(labels: Path, epochs: int = 3, **kwargs: object) -> mil_training.MILTrainConfig:
-    config = mil_training.MILTrainConfig(slides_csv=str(labels), encoder_input_size=ENCODER_INPUT,
-                                         tiles=TileSettings(num_workers=0), **kwargs)
-    config.trainer.max_epochs = epochs
-    config.trainer.progress = False
-    return config
+def _config(labels: Path, epochs: int = 3) -> MILTrainConfig:
+    return from_dict(MILTrainConfig, {"slides": {"slides_csv": str(labels)},
+                                      "encoder": {"input_size": ENCODER_INPUT}, "tiles": {"num_workers": 0},
+                                      "training": {"epochs": epochs}})
+
+
+def _slides(labels) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(str(row.slide_id), str(row.path)) for row in labels.itertuples(index=False)]
 
 
 def test_run_folder_is_complete(mil_run: Path, cohort: Path) -> None:
@@ -53,7 +60,7 @@ def test_run_folder_is_complete(mil_run: Path, cohort: Path) -> None:
         names = set(handle.keys())
     assert any(name.startswith("encoder.backbone.") for name in names)
     assert {"head.classifier.weight", "head.pool.attention_w.weight"} <= names
-    metrics = read_json(mil_run / "metrics.json")
+    metrics = read_training_summary(mil_run)
     for key in ("accuracy", "balanced_accuracy", "auc", "confusion_matrix", "n_slides", "n_skipped"):
         assert key in metrics
     splits = pd.read_csv(mil_run / "splits.csv")
@@ -71,7 +78,7 @@ def test_each_tile_is_read_once_and_a_rerun_reads_nothing(cohort: Path, tmp_path
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     reads = ReadCounter(monkeypatch)
     run = tmp_path / "run"
-    mil_training.train_mil(_config(cohort, epochs=3), run)
+    train_mil(_config(cohort, epochs=3), run, progress=False)
     cache = sorted((run / "cache").glob("*.safetensors"))
     n_tiles = 0
     for path in cache:
@@ -82,7 +89,7 @@ def test_each_tile_is_read_once_and_a_rerun_reads_nothing(cohort: Path, tmp_path
     stamps = {path.name: path.stat().st_mtime_ns for path in cache}
 
     reads.calls = 0
-    summary = mil_training.train_mil(_config(cohort, epochs=2), run)
+    summary = train_mil(_config(cohort, epochs=2), run, progress=False)
     assert reads.calls == 0
     assert {path.name: path.stat().st_mtime_ns for path in cache} == stamps
     assert summary["epochs_run"] == 2
@@ -96,19 +103,18 @@ def test_changed_slide_invalidates_only_its_cache_entry(cohort: Path, mil_run: P
     shutil.copytree(mil_run / "cache", tmp_path / "cache")
     labels = read_slide_labels(cohort)
     encoded: list[str] = []
-    original = mil_training.encode_slide
-    monkeypatch.setattr(mil_training, "encode_slide",
+    original = tile_cache.encode_slide
+    monkeypatch.setattr(tile_cache, "encode_slide",
                         lambda path, *a, **k: encoded.append(Path(path).name) or original(path, *a, **k))
     settings, device = TileSettings(**read_json(mil_run / "config.json")["tiles"]), pick_device(None)
-    bags, _ = mil_training.build_bags(labels, ["0", "1"], model.encoder, settings, tmp_path / "cache", device,
-                                      progress=False)
+    cache = TileFeatureCache(tmp_path / "cache", model.encoder, settings, device)
+    bags, _ = encode_cohort(cache, _slides(labels))
     assert encoded == [] and len(bags) == 6
     first = Path(labels["path"][0])
     stat = first.stat()
     os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     try:
-        bags, skipped = mil_training.build_bags(labels, ["0", "1"], model.encoder, settings,
-                                                tmp_path / "cache", device, progress=False)
+        bags, skipped = encode_cohort(cache, _slides(labels))
     finally:
         os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert encoded == [first.name] and len(bags) == 6 and not skipped
@@ -122,9 +128,10 @@ def test_bad_slide_in_a_batch_is_logged_and_skipped(mil_run: Path, tmp_path: Pat
     labels = read_slide_labels(mil_run.parent / "labels.csv")  # the cohort plus broken.tiff
     settings = TileSettings(**config["tiles"])
     with caplog.at_level(logging.WARNING):
-        bags, skipped = mil_training.build_bags(labels, ["0", "1"], model.encoder, settings,
-                                                mil_run / "cache", pick_device(None), progress=False)
+        cache = TileFeatureCache(tmp_path / "cache", model.encoder, settings, pick_device(None))
+        bags, skipped = encode_cohort(cache, _slides(labels))
     assert [entry["slide_id"] for entry in skipped] == ["broken"] and len(bags) == 6
+    assert (tmp_path / "cache" / "broken.failed.json").is_file()  # the reason is kept for other processes
     assert "broken.tiff" in caplog.text
 
 
@@ -136,7 +143,7 @@ def test_graded_cohort_trains_three_classes(graded_cohort: Path, tmp_path: Path,
     run = tmp_path / "graded"
     result = CliRunner().invoke(app, cli_args(graded_cohort, run, epochs=2))
     assert result.exit_code == 0, result.output
-    metrics = read_json(run / "metrics.json")
+    metrics = read_training_summary(run)
     assert len(metrics["class_names"]) == 3 and len(metrics["confusion_matrix"]) == 3
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["n_slides"] == 3
 

@@ -110,7 +110,7 @@ def test_comparison_cnn_is_its_own_backbone() -> None:
 def test_bad_names_are_input_errors() -> None:
     with pytest.raises(InputError, match="choose one of"):
         create_model("kfdee", num_classes=2)
-    with pytest.raises(InputError, match="Unknown backbone 'not_a_net'"):
+    with pytest.raises(InputError, match="unknown backbone 'not_a_net'"):
         create_model("kfde", num_classes=2, backbone="not_a_net")
     with pytest.raises(InputError, match="unknown keys"):
         ModelConfig.from_dict({"name": "kfde", "num_classes": 2, "colour": "red"})

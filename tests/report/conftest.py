@@ -19,7 +19,7 @@ def _write_json(path: Path, document: dict) -> None:
 
 
 def _patch_run(root: Path, name: str, rng: np.random.Generator, with_png: bool, with_log: bool) -> Path:
-    from pathfocus.training.metrics import classification_metrics, plot_confusion_matrix
+    from pathfocus.metrics import classification_metrics, plot_confusion_matrix
 
     run = root / name
     _write_json(run / "config.json", {

@@ -10,6 +10,16 @@ TINY_SEW = {"k": 2, "detail_window": 256, "n_superpixels": 48, "detail_superpixe
             "hidden": 32, "detail_hidden": 32, "transformer_layers": 1}
 
 
+def sew_settings(labels: Path, flat: dict[str, object], **training: object) -> object:
+    """A SEWTrainConfig from flat settings (each key routed to the section that owns it)."""
+    from pathfocus.configs import from_dict
+    from pathfocus.engines.sew.settings import split_flat_settings
+    from pathfocus.training.sew.config import SEWTrainConfig
+
+    sections = split_flat_settings({**flat, **training})
+    return from_dict(SEWTrainConfig, {"slides": {"slides_csv": str(labels)}, **sections})
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> None:
     """SEW's tensors are tiny; on a busy 2-core machine two torch threads only spin (see sew_graphs)."""
@@ -20,8 +30,14 @@ def _one_torch_thread() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_sew() -> dict[str, object]:
-    """SEWConfig values small enough for tests (two regions of 256 px, a few dozen superpixels)."""
+    """SEW settings small enough for tests (two regions of 256 px, a few dozen superpixels)."""
     return dict(TINY_SEW)
+
+
+@pytest.fixture(scope="session")
+def settings() -> object:
+    """``settings(labels, flat, **training)``: a SEWTrainConfig from flat settings."""
+    return sew_settings
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +51,8 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sew_run(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SEW run trained for two epochs on the tiny cohort."""
-    from pathfocus.models.sew import SEWConfig
-    from pathfocus.training.sew import SEWTrainOptions, train_sew
+    from pathfocus.training.sew.run import train_sew
 
     run = tmp_path_factory.mktemp("sew_run")
-    train_sew(cohort / "labels.csv", run, SEWConfig(**TINY_SEW),
-              SEWTrainOptions(epochs=2, batch_size=2, progress=False))
+    train_sew(sew_settings(cohort / "labels.csv", TINY_SEW, epochs=2, batch_size=2), run, progress=False)
     return run

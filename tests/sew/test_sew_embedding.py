@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from pathfocus.engines.sew.embedding import CNNEmbedder, load_embedder
 from pathfocus.errors import InputError
-from pathfocus.inference.sew_embedding import CNNEmbedder, load_embedder
 
 
 def test_features_are_averaged_per_superpixel() -> None:
@@ -15,7 +15,7 @@ def test_features_are_averaged_per_superpixel() -> None:
         columns = torch.arange(7.0).expand(7, 7)
         return torch.stack([columns, torch.ones(7, 7)])[None]
 
-    embedder = CNNEmbedder(ramp, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), torch.device("cpu"))
+    embedder = CNNEmbedder(torch.nn.Identity(), ramp, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), torch.device("cpu"))
     labels = np.zeros((128, 128), np.int32)
     labels[:, :64] = 1  # left half
     labels[:, 64:] = 2  # right half

@@ -8,25 +8,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pathfocus.inference.slide_eval import evaluate_slide_run
-from pathfocus.models.sew import SEWConfig
-from pathfocus.training.sew import SEWTrainOptions, train_sew
+from pathfocus.analysis.slide_eval import evaluate_slide_run
+from pathfocus.training.sew.run import train_sew
 
 
 @pytest.fixture(scope="module")
-def graded_run(tmp_path_factory: pytest.TempPathFactory, tiny_sew: dict[str, object]) -> Path:
+def graded_run(tmp_path_factory: pytest.TempPathFactory, tiny_sew: dict[str, object], settings) -> Path:  # type: ignore[no-untyped-def]
     from pathfocus.data.synthetic.slides import make_synthetic_cohort
 
     cohort = make_synthetic_cohort(tmp_path_factory.mktemp("graded"), n_slides=9, seed=5, grades=3, size=1024)
     run = tmp_path_factory.mktemp("graded_run")
-    train_sew(cohort / "labels.csv", run, SEWConfig(**(tiny_sew | {"n_superpixels": 24})),
-              SEWTrainOptions(epochs=1, batch_size=3, progress=False))
+    train_sew(settings(cohort / "labels.csv", tiny_sew | {"n_superpixels": 24}, epochs=1, batch_size=3),
+              run, progress=False)
     return run
 
 
 def test_three_grades_train_and_evaluate(graded_run: Path) -> None:
     config = json.loads((graded_run / "config.json").read_text())
-    assert config["class_names"] == ["0", "1", "2"] and config["sew"]["num_classes"] == 3
+    assert config["class_names"] == ["0", "1", "2"] and config["architecture"]["num_classes"] == 3
     metrics = evaluate_slide_run(graded_run)
     assert metrics["class_names"] == ["0", "1", "2"]
     assert len(metrics["confusion_matrix"]) == 3 and metrics["n_slides"] == 3

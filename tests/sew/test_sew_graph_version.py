@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pathfocus.inference.sew import load_sew_model
-from pathfocus.inference.sew_graphs import GRAPH_VERSION
+from pathfocus.analysis.sew import load_sew_model
+from pathfocus.engines.sew.reading import GRAPH_VERSION
 
 
 def test_current_run_loads_quietly_and_older_one_warns(sew_run: Path, tmp_path: Path,
@@ -26,7 +26,7 @@ def test_current_run_loads_quietly_and_older_one_warns(sew_run: Path, tmp_path: 
     del config["graph_version"]  # runs trained before graph versions were recorded
     (old / "config.json").write_text(json.dumps(config))
     with caplog.at_level(logging.WARNING, logger="pathfocus"):
-        model, _ = load_sew_model(old, device="cpu")
+        model, _, _ = load_sew_model(old, device="cpu")
     assert model is not None
     assert any("older pathfocus" in record.getMessage() and "retrain" in record.getMessage()
                for record in caplog.records)

@@ -7,8 +7,10 @@ import math
 import pytest
 import torch
 
-from pathfocus.models.sew import SEWConfig
-from pathfocus.training.sew_losses import consistency_loss, focus_loss, sew_loss
+from pathfocus.engines.sew.settings import split_flat_settings
+from pathfocus.models.sew_settings import SEWArchitecture
+from pathfocus.training.sew.config import SEWTraining
+from pathfocus.training.sew.losses import consistency_loss, focus_loss, sew_loss
 
 
 def test_consistency_is_one_minus_cosine_towards_the_detached_detail_cls() -> None:
@@ -51,9 +53,9 @@ def _inputs() -> dict[str, torch.Tensor]:
 
 
 def test_total_loss_is_the_weighted_sum() -> None:
-    config = SEWConfig(num_classes=3, lambda_cst=0.3, lambda_focus=2.0, lambda_region=0.7)
+    training = SEWTraining(lambda_cst=0.3, lambda_focus=2.0, lambda_region=0.7)
     x = _inputs()
-    total, parts = sew_loss(config, **x)
+    total, parts = sew_loss(SEWArchitecture(num_classes=3), training, **x)
     ce = torch.nn.functional.cross_entropy
     region_labels = torch.tensor([0, 0, 0, 2, 2])  # each region carries its slide's label
     expected = (ce(x["global_logits"], x["labels"]) + ce(x["detail_logits"], x["labels"])
@@ -72,5 +74,7 @@ def test_total_loss_is_the_weighted_sum() -> None:
     ({"branches": "detail"}, {"ce_detail", "ce_region", "consistency", "focus"}),
 ])
 def test_ablations_drop_terms(changes: dict[str, object], terms: set[str]) -> None:
-    _, parts = sew_loss(SEWConfig(num_classes=3, **changes), **_inputs())
+    sections = split_flat_settings({"num_classes": 3, **changes})
+    architecture = SEWArchitecture(**sections["architecture"])
+    _, parts = sew_loss(architecture, SEWTraining(**sections["training"]), **_inputs())
     assert set(parts) == terms

@@ -6,8 +6,13 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
+from pathfocus.configs import from_dict, to_dict
+from pathfocus.engines.sew.forward import select_regions
+from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.errors import InputError
-from pathfocus.models.sew import SEWConfig, SEWModel, _segment_softmax, select_regions
+from pathfocus.models.sew import SEWModel, _segment_softmax
+from pathfocus.models.sew_settings import SEWArchitecture
+from pathfocus.training.sew.config import SEWTrainConfig
 
 
 def _graphs(sizes: list[int], features: int, seed: int = 0) -> Batch:
@@ -18,13 +23,14 @@ def _graphs(sizes: list[int], features: int, seed: int = 0) -> Batch:
 
 
 def _model(**changes: object) -> SEWModel:
-    config = SEWConfig(num_classes=3, hidden=16, detail_hidden=16, heads=2, transformer_layers=1, **changes)
-    return SEWModel(config).eval()
+    architecture = SEWArchitecture(num_classes=3, hidden=16, detail_hidden=16, heads=2, transformer_layers=1,
+                                   **changes)
+    return SEWModel(architecture).eval()
 
 
 def test_global_branch_and_focus_shapes() -> None:
     model = _model()
-    batch = _graphs([30, 45], model.config.global_features)
+    batch = _graphs([30, 45], model.architecture.global_features)
     out = model.forward_global(batch.x, batch.edge_index, batch.batch, 2)
     assert out.logits.shape == (2, 3)
     assert out.cls.shape == (2, 16)
@@ -36,8 +42,8 @@ def test_global_branch_and_focus_shapes() -> None:
 def test_global_branch_keeps_graphs_apart() -> None:
     """A slide's prediction must not depend on the other slides in its batch (masked attention)."""
     model = _model()
-    batch = _graphs([30, 45], model.config.global_features)
-    alone = _graphs([30], model.config.global_features)
+    batch = _graphs([30, 45], model.architecture.global_features)
+    alone = _graphs([30], model.architecture.global_features)
     together = model.forward_global(batch.x, batch.edge_index, batch.batch, 2)
     single = model.forward_global(alone.x, alone.edge_index, alone.batch, 1)
     torch.testing.assert_close(together.logits[0], single.logits[0], atol=1e-5, rtol=1e-4)
@@ -46,7 +52,7 @@ def test_global_branch_keeps_graphs_apart() -> None:
 
 def test_detail_branch_shapes_and_fusion() -> None:
     model = _model()
-    regions = _graphs([12, 9, 15, 7, 11], model.config.detail_features)
+    regions = _graphs([12, 9, 15, 7, 11], model.architecture.detail_features)
     region_slide = torch.tensor([0, 0, 0, 1, 1])
     out = model.forward_detail(regions.x, regions.edge_index, regions.batch, region_slide, 2)
     assert out.logits.shape == (2, 3)
@@ -70,14 +76,15 @@ def test_fusion_uses_only_the_chosen_branch(branches: str) -> None:
 
 
 def test_config_round_trip_and_validation() -> None:
-    config = SEWConfig(k=5, branches="global", use_consistency=False, lambda_focus=0.3)
-    assert SEWConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(InputError, match="unknown SEW config"):
-        SEWConfig.from_dict({"k": 3, "kk": 4})
+    config = from_dict(SEWTrainConfig, {"architecture": {"branches": "global"}, "reading": {"k": 5},
+                                        "training": {"use_consistency": False, "lambda_focus": 0.3}})
+    assert from_dict(SEWTrainConfig, to_dict(config)) == config
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['kk'\]"):
+        from_dict(SEWReading, {"k": 3, "kk": 4})
     with pytest.raises(InputError, match="branches"):
-        SEWConfig(branches="local")
+        SEWArchitecture(branches="local")
     with pytest.raises(InputError, match="num_classes"):
-        SEWConfig(num_classes=1)
+        SEWArchitecture(num_classes=1)
 
 
 def test_select_regions_takes_top_focus_with_spacing() -> None:

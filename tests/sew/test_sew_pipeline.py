@@ -10,22 +10,27 @@ import pandas as pd
 from PIL import Image
 from typer.testing import CliRunner
 
-from pathfocus.inference.analyzers import load_analyzer
-from pathfocus.inference.sew import SEWAnalyzer, extract_region_features
-from pathfocus.inference.slide_eval import evaluate_slide_run
-from pathfocus.inference.slide_outputs import write_slide_outputs
+from pathfocus.analysis.analyzers import load_analyzer
+from pathfocus.analysis.sew import SEWAnalyzer
+from pathfocus.analysis.slide_eval import evaluate_slide_run
+from pathfocus.analysis.slide_outputs import write_slide_outputs
+from pathfocus.engines.sew.settings import run_settings
+from pathfocus.markers.extract import extract_region_features
 from pathfocus.markers.features import RegionFeatures
-from pathfocus.models.sew import SEWConfig, SEWModel
-from pathfocus.runs import load_run_weights, read_run_config
+from pathfocus.models.sew import SEWModel
+from pathfocus.runs import load_run_weights, read_run_config, read_training_summary
 
 
 def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
     config = read_run_config(sew_run, kind="sew")
     assert config["class_names"] == ["0", "1"]
-    assert config["sew"]["k"] == 2 and config["sew"]["num_classes"] == 2
-    model = SEWModel(SEWConfig.from_dict(config["sew"]))
+    assert config["reading"]["k"] == 2 and config["architecture"]["num_classes"] == 2
+    assert config["training"]["epochs"] == 2  # the resolved settings, one section per concern
+    architecture, _ = run_settings(config)
+    model = SEWModel(architecture)
     load_run_weights(sew_run, model)  # strict: every tensor present with its shape
-    metrics = json.loads((sew_run / "metrics.json").read_text())
+    assert (sew_run / "training_summary.json").is_file() and not (sew_run / "metrics.json").exists()
+    metrics = read_training_summary(sew_run)
     expected = {"best_epoch", "val_slide_loss", "val_loss", "val_accuracy", "seconds", "n_train",
                 "windows_read"}
     assert expected <= set(metrics)

@@ -8,13 +8,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pathfocus.inference.sew_graphs import (
+from pathfocus.engines.sew.graphs import (
     anchor_pixels,
     build_thumbnail_graph,
     read_detail_graph,
     region_window,
 )
-from pathfocus.models.sew import SEWConfig
+from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.slide.reader import open_slide
 
 
@@ -58,7 +58,7 @@ def test_anchors_are_the_nearest_own_pixel_with_raster_order_breaking_ties() -> 
 
 
 def test_every_candidate_window_is_on_tissue_and_inside_the_slide(cohort: Path) -> None:
-    config = SEWConfig(n_superpixels=48, detail_window=256, detail_superpixels=16)
+    config = SEWReading(n_superpixels=48, detail_window=256, detail_superpixels=16)
     path = next((cohort / "slides").glob("*.tiff"))
     with open_slide(path) as slide:
         graph = build_thumbnail_graph(slide, config, keep_pixels=True)
@@ -84,7 +84,7 @@ def test_every_candidate_window_is_on_tissue_and_inside_the_slide(cohort: Path) 
 
 
 def test_windows_near_the_border_are_clamped(cohort: Path) -> None:
-    config = SEWConfig(n_superpixels=48, detail_window=512)
+    config = SEWReading(n_superpixels=48, detail_window=512)
     path = next((cohort / "slides").glob("*.tiff"))
     with open_slide(path) as slide:
         graph = build_thumbnail_graph(slide, config)

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pathfocus.errors import InputError
-from pathfocus.training.slide_data import (
+from pathfocus.data.slide_labels import (
     class_names_from_labels,
     load_or_make_splits,
     make_slide_splits,
     read_slide_labels,
 )
+from pathfocus.errors import InputError
 
 
 def _table(folder: Path, n: int, labels: list[str], patients: bool = False) -> Path:

@@ -12,13 +12,15 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from pathfocus.analysis.patch import patient_recognition_rate
 from pathfocus.cli.main import app
-from pathfocus.data.breakhis import build_index, make_splits
+from pathfocus.data.breakhis import build_index
+from pathfocus.data.breakhis_splits import make_splits
 from pathfocus.data.synthetic.patches import make_synthetic_patches
+from pathfocus.engines.patch import load_patch_model
 from pathfocus.errors import CheckpointError, InputError
-from pathfocus.inference.patch import load_patch_model, patient_recognition_rate
+from pathfocus.models.backbones import load_backbone_weights
 from pathfocus.runs import save_run_model
-from pathfocus.training.weights import load_backbone_weights
 
 runner = CliRunner()
 
@@ -76,7 +78,8 @@ def test_run_folder_contract(run: Path, dataset: dict[str, Path]) -> None:
     config = json.loads((run / "config.json").read_text())
     assert config["kind"] == "patch" and config["class_names"] == ["benign", "malignant"]
     assert config["model"]["name"] == "kfde" and config["model"]["num_classes"] == 2
-    metrics = json.loads((run / "metrics.json").read_text())
+    assert not (run / "metrics.json").exists()  # the training summary has its own name
+    metrics = json.loads((run / "training_summary.json").read_text())
     assert metrics["n_skipped"] == 1 and str(dataset["broken"]) in metrics["skipped"]
     log = pd.read_csv(run / "logs" / "metrics.csv")
     train_loss = log["train_loss_epoch"].dropna().to_numpy()
@@ -126,14 +129,18 @@ def test_resume_continues_and_keeps_the_best_epoch_from_before(run: Path, datase
 
     resumed = tmp_path / "resumed"
     shutil.copytree(run, resumed)
-    before = json.loads((run / "metrics.json").read_text())
+    before = json.loads((run / "training_summary.json").read_text())
+    epochs_before = pd.read_csv(run / "logs" / "metrics.csv")["epoch"].dropna().unique()
     result = runner.invoke(app, ["train", "patch", "--index", str(dataset["index"]), "--splits",
                                  str(dataset["splits"]), "--out", str(resumed), "--model", "kfde",
                                  "--epochs", "4", "--image-size", "64", "--batch-size", "16",
                                  "--workers", "0", "--resume"])
     assert result.exit_code == 0, result.output
-    after = json.loads((resumed / "metrics.json").read_text())
+    after = json.loads((resumed / "training_summary.json").read_text())
     assert after["epochs_run"] == 4
+    # the training log keeps the epochs before the restart and adds the new one
+    epochs_after = pd.read_csv(resumed / "logs" / "metrics.csv")["epoch"].dropna().unique()
+    assert sorted(epochs_before) == [0, 1, 2] and sorted(epochs_after) == [0, 1, 2, 3]
     # the best of epochs 0-2 was restored from last.ckpt, so the best is never worse than before the restart
     assert after["best_val"]["val_loss"] <= before["best_val"]["val_loss"]
     if after["best_epoch"] != 3:

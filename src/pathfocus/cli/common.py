@@ -51,3 +51,16 @@ def setup_logging(verbose: bool) -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "PIL", "matplotlib", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+CONFIG_HELP = ("YAML or JSON file with one section per concern (see docs/design.md); flags given on the "
+               "command line override it, and the run folder records the resolved settings.")
+
+
+def default(cls: type, name: str, unit: str = "") -> str:
+    """`` (default: X)`` for a help text, read from the settings dataclass (defaults are written once)."""
+    from pathfocus.configs import default_of
+
+    value = default_of(cls, name)
+    shown = "none" if value is None else f"{value}{unit}"
+    return f" (default: {shown})"

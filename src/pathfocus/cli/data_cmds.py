@@ -47,7 +47,8 @@ def split(
     ),
 ) -> None:
     """Write group-disjoint train/val/test splits (columns path,fold,subset) and print their sizes."""
-    from pathfocus.data.breakhis import make_splits, read_index, summarize_splits
+    from pathfocus.data.breakhis import read_index
+    from pathfocus.data.breakhis_splits import make_splits, summarize_splits
     from pathfocus.fileio import write_csv
 
     frame = read_index(index_csv)

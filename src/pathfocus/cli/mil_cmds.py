@@ -3,53 +3,69 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from pathfocus.cli.common import console, user_errors
+from pathfocus.cli.common import CONFIG_HELP, console, default, user_errors
+from pathfocus.engines.tile_settings import TileSettings
+from pathfocus.models.backbones import TileEncoderSpec
+from pathfocus.training.mil.config import MILTraining
 
 
 @user_errors
 def train_mil(
-    slides: Path = typer.Option(..., "--slides", help="labels.csv (slide_id,path,label) of the cohort."),
+    slides: Path | None = typer.Option(None, "--slides", help="labels.csv (slide_id,path,label)."),
     out: Path = typer.Option(..., "--out", help="Run folder to write."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
     splits: Path | None = typer.Option(None, "--splits", help="splits.csv (slide_id,subset); default: "
                                        "a patient-disjoint stratified split written to OUT/splits.csv."),
-    epochs: int = typer.Option(40, "--epochs"),
-    patience: int = typer.Option(10, "--patience", help="Early-stopping patience in epochs (on val loss)."),
-    encoder: str = typer.Option("convnextv2_atto", "--encoder", help="Frozen timm tile encoder."),
-    encoder_input_size: int = typer.Option(64, "--encoder-input-size",
-                                           help="Tiles are resized to this before encoding (reading is "
-                                           "always at full tile size)."),
-    tile_size: int = typer.Option(256, "--tile-size", help="Tile side in pixels at --mpp."),
-    mpp: float = typer.Option(0.5, "--mpp", help="Resolution tiles are read at (microns per pixel)."),
-    min_tissue: float = typer.Option(0.5, "--min-tissue", help="Least tissue fraction of a kept tile."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Tiles per encoder batch."),
-    workers: int = typer.Option(1, "--workers", help="DataLoader worker processes reading tiles."),
-    lr: float = typer.Option(5e-4, "--lr"),
+    epochs: int | None = typer.Option(None, "--epochs", help="Most epochs" + default(MILTraining, "epochs")),
+    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience in epochs, on "
+                                        "val_loss" + default(MILTraining, "patience")),
+    encoder: str | None = typer.Option(None, "--encoder", help="Frozen timm tile encoder"
+                                       + default(TileEncoderSpec, "name")),
+    encoder_input_size: int | None = typer.Option(None, "--encoder-input-size", help="Tiles are resized to "
+                                                  "this before encoding; reading is always at full tile size"
+                                                  + default(TileEncoderSpec, "input_size", " px")),
+    tile_size: int | None = typer.Option(None, "--tile-size", help="Tile side in pixels at --mpp"
+                                         + default(TileSettings, "tile_size")),
+    mpp: float | None = typer.Option(None, "--mpp", help="Resolution tiles are read at, um/px"
+                                     + default(TileSettings, "mpp")),
+    min_tissue: float | None = typer.Option(None, "--min-tissue", help="Least tissue fraction of a kept "
+                                            "tile" + default(TileSettings, "min_tissue")),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Tiles per encoder batch"
+                                          + default(TileSettings, "batch_size")),
+    workers: int | None = typer.Option(None, "--workers", help="DataLoader processes reading tiles "
+                                       "(default: one per spare CPU, at most four)."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(MILTraining, "lr")),
     pretrained: bool = typer.Option(False, "--pretrained", help="Download timm's encoder weights."),
     weights: Path | None = typer.Option(None, "--weights", help="Local .safetensors encoder weights."),
-    devices: str = typer.Option("auto", "--devices", help="Passed to Lightning (e.g. 1, 4, auto)."),
-    strategy: str = typer.Option("auto", "--strategy", help="Passed to Lightning (e.g. ddp)."),
-    seed: int = typer.Option(0, "--seed"),
+    devices: str | None = typer.Option(None, "--devices", help="Passed to Lightning, e.g. 1, 4, auto"
+                                       + default(MILTraining, "devices")),
+    strategy: str | None = typer.Option(None, "--strategy", help="Passed to Lightning, e.g. ddp"
+                                        + default(MILTraining, "strategy")),
+    seed: int | None = typer.Option(None, "--seed", help="Seed" + default(MILTraining, "seed")),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Tile-feature cache to use or fill "
+                                          "(default: OUT/cache)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
 ) -> None:
-    """Train the MIL baseline; writes config.json, model.safetensors, metrics.json, splits.csv, cache/."""
-    from pathfocus.inference.mil import TileSettings
-    from pathfocus.training.mil import MILTrainConfig
-    from pathfocus.training.mil import train_mil as run
-    from pathfocus.training.trainer import TrainerOptions
+    """Train the MIL baseline; writes config.json, model.safetensors, training_summary.json, splits.csv."""
+    from pathfocus.configs import resolve
+    from pathfocus.training.mil.config import MILTrainConfig
+    from pathfocus.training.mil.run import train_mil as run
 
-    config = MILTrainConfig(
-        slides_csv=str(slides), splits_csv=str(splits) if splits else None, encoder=encoder,
-        encoder_input_size=encoder_input_size, pretrained=pretrained,
-        weights=str(weights) if weights else None,
-        tiles=TileSettings(tile_size=tile_size, mpp=mpp, min_tissue=min_tissue, batch_size=batch_size,
-                           num_workers=workers),
-        lr=lr, seed=seed,
-        trainer=TrainerOptions(max_epochs=epochs, patience=patience, devices=devices, strategy=strategy),
-    )
-    summary = run(config, out, resume=resume)
+    overrides: dict[str, Any] = {
+        "slides": {"slides_csv": None if slides is None else str(slides),
+                   "splits_csv": None if splits is None else str(splits)},
+        "encoder": {"name": encoder, "input_size": encoder_input_size, "pretrained": pretrained or None,
+                    "weights": None if weights is None else str(weights)},
+        "tiles": {"tile_size": tile_size, "mpp": mpp, "min_tissue": min_tissue, "batch_size": batch_size,
+                  "num_workers": workers},
+        "training": {"epochs": epochs, "patience": patience, "lr": lr, "devices": devices,
+                     "strategy": strategy, "seed": seed},
+    }
+    summary = run(resolve(MILTrainConfig, config, overrides), out, resume=resume, cache_dir=cache_dir)
     if summary:
         auc, accuracy = summary.get("auc"), summary.get("accuracy")
         console.print(f"trained the MIL baseline in {summary['seconds']} s ({summary['feature_seconds']} s "

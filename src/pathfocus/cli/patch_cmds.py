@@ -3,55 +3,70 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from pathfocus.cli.common import console, user_errors
+from pathfocus.cli.common import CONFIG_HELP, console, default, user_errors
+from pathfocus.training.patch.config import PatchDataConfig, PatchModelConfig, PatchTraining
 
 
 @user_errors
 def train_patch(
-    index: Path = typer.Option(..., "--index", help="index.csv from `pathfocus index`."),
-    splits: Path = typer.Option(..., "--splits", help="splits.csv from `pathfocus split`."),
+    index: Path | None = typer.Option(None, "--index", help="index.csv from `pathfocus index`."),
+    splits: Path | None = typer.Option(None, "--splits", help="splits.csv from `pathfocus split`."),
     out: Path = typer.Option(..., "--out", help="Run folder to write."),
-    fold: int = typer.Option(1, "--fold", help="Which fold of the splits file."),
-    magnification: str = typer.Option("all", "--magnification", help="40, 100, 200, 400 or all."),
-    task: str = typer.Option("binary", "--task", help="binary (benign/malignant) or subtype (8 classes)."),
-    model: str = typer.Option("kfde", "--model", help="baseline|csfe|mfdf|kfde|resnet50|vgg16|densenet121."),
-    backbone: str = typer.Option("convnextv2_atto", "--backbone", help="Any timm model name."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+    fold: int | None = typer.Option(None, "--fold", help="Which fold of the splits file"
+                                    + default(PatchDataConfig, "fold")),
+    magnification: str | None = typer.Option(None, "--magnification", help="40, 100, 200, 400 or all"
+                                             + default(PatchDataConfig, "magnification")),
+    task: str | None = typer.Option(None, "--task", help="binary (benign/malignant) or subtype (8 classes)"
+                                    + default(PatchDataConfig, "task")),
+    model: str | None = typer.Option(None, "--model", help="baseline|csfe|mfdf|kfde|resnet50|vgg16|"
+                                     "densenet121" + default(PatchModelConfig, "name")),
+    backbone: str | None = typer.Option(None, "--backbone", help="Any timm model name"
+                                        + default(PatchModelConfig, "backbone")),
     pretrained: bool = typer.Option(False, "--pretrained", help="Download timm's pretrained weights."),
     weights: Path | None = typer.Option(None, "--weights", help="Local .safetensors backbone weights."),
-    epochs: int = typer.Option(20, "--epochs"),
-    patience: int = typer.Option(5, "--patience", help="Early-stopping patience in epochs (on val loss)."),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    image_size: int = typer.Option(224, "--image-size", help="Square input size in pixels."),
-    lr: float = typer.Option(1e-3, "--lr"),
-    workers: int = typer.Option(2, "--workers", help="DataLoader worker processes."),
-    devices: str = typer.Option("auto", "--devices", help="Passed to Lightning (e.g. 1, 4, auto)."),
-    strategy: str = typer.Option("auto", "--strategy", help="Passed to Lightning (e.g. ddp)."),
-    seed: int = typer.Option(0, "--seed"),
+    epochs: int | None = typer.Option(None, "--epochs", help="Most epochs"
+                                      + default(PatchTraining, "epochs")),
+    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience in epochs, on "
+                                        "val_loss" + default(PatchTraining, "patience")),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Images per batch"
+                                          + default(PatchDataConfig, "batch_size")),
+    image_size: int | None = typer.Option(None, "--image-size", help="Square input size in pixels "
+                                          "(default: the backbone's own, 224 for ConvNeXt-V2)."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(PatchTraining, "lr")),
+    workers: int | None = typer.Option(None, "--workers", help="DataLoader worker processes (default: one "
+                                       "per spare CPU, at most four)."),
+    devices: str | None = typer.Option(None, "--devices", help="Passed to Lightning, e.g. 1, 4, auto"
+                                       + default(PatchTraining, "devices")),
+    strategy: str | None = typer.Option(None, "--strategy", help="Passed to Lightning, e.g. ddp"
+                                        + default(PatchTraining, "strategy")),
+    seed: int | None = typer.Option(None, "--seed", help="Seed" + default(PatchTraining, "seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
 ) -> None:
-    """Train a patch classifier on one fold; writes config.json, model.safetensors, metrics.json, logs/."""
-    from pathfocus.training.patch_data import PatchDataConfig
-    from pathfocus.training.patch_run import PatchModelConfig, PatchTrainConfig
-    from pathfocus.training.patch_run import train_patch as run
-    from pathfocus.training.trainer import TrainerOptions
+    """Train a patch classifier on one fold; writes config.json, model.safetensors, training_summary.json."""
+    from pathfocus.configs import resolve
+    from pathfocus.training.patch.config import PatchTrainConfig
+    from pathfocus.training.patch.run import train_patch as run
 
-    config = PatchTrainConfig(
-        data=PatchDataConfig(index=str(index.resolve()), splits=str(splits.resolve()), fold=fold,
-                             magnification=magnification, task=task, image_size=image_size,
-                             batch_size=batch_size, workers=workers),
-        model=PatchModelConfig(name=model, backbone=backbone, pretrained=pretrained,
-                               weights=str(weights) if weights else None),
-        trainer=TrainerOptions(max_epochs=epochs, patience=patience, devices=devices, strategy=strategy),
-        lr=lr,
-        seed=seed,
-    )
-    summary = run(config, out, resume=resume)
+    overrides: dict[str, Any] = {
+        "data": {"index": None if index is None else str(index.resolve()),
+                 "splits": None if splits is None else str(splits.resolve()), "fold": fold,
+                 "magnification": magnification, "task": task, "image_size": image_size,
+                 "batch_size": batch_size, "workers": workers},
+        "model": {"name": model, "backbone": backbone, "pretrained": pretrained or None,
+                  "weights": None if weights is None else str(weights)},
+        "training": {"epochs": epochs, "patience": patience, "lr": lr, "devices": devices,
+                     "strategy": strategy, "seed": seed},
+    }
+    settings = resolve(PatchTrainConfig, config, overrides)
+    summary = run(settings, out, resume=resume)
     if summary:
-        console.print(f"trained {model} in {summary['seconds']} s (best epoch {summary['best_epoch']}, "
-                      f"{summary['n_skipped']} unreadable images skipped) -> {out}")
+        console.print(f"trained {settings.model.name} in {summary['seconds']} s (best epoch "
+                      f"{summary['best_epoch']}, {summary['n_skipped']} unreadable images skipped) -> {out}")
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

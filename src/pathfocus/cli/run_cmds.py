@@ -19,15 +19,15 @@ def evaluate(
 
     kind = read_run_config(run, kind=("patch", "sew", "mil"))["kind"]
     if kind == "patch":
-        from pathfocus.inference.patch import evaluate_patch_run
+        from pathfocus.analysis.patch import evaluate_patch_run
 
         metrics = evaluate_patch_run(run, device=device)
         headline = (f"image accuracy {metrics['image_accuracy']:.3f}, patient recognition rate "
                     f"{metrics['patient_recognition_rate']:.3f} on {metrics['n_patients']} test patients")
     else:
-        from pathfocus.inference.slide_eval import evaluate_slide_run
+        from pathfocus.analysis.slide_eval import evaluate_slide_run
 
-        metrics = evaluate_slide_run(run)
+        metrics = evaluate_slide_run(run, device=device)
         auc = "n/a" if metrics.get("auc") is None else f"{metrics['auc']:.3f}"
         headline = f"accuracy {metrics['accuracy']:.3f}, AUC {auc} on {metrics['n_slides']} test slides"
     console.print(f"{headline} -> {run / 'eval' / 'metrics.json'}")
@@ -42,8 +42,8 @@ def predict(
     device: str | None = typer.Option(None, "--device"),
 ) -> None:
     """Classify image patches with a trained patch model."""
+    from pathfocus.analysis.patch import predict_images
     from pathfocus.fileio import write_csv
-    from pathfocus.inference.patch import predict_images
 
     table = predict_images(run, images, batch_size=batch_size, device=device)
     write_csv(out, table)

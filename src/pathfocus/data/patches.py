@@ -25,8 +25,6 @@ from pathfocus.data.breakhis import class_names, encode_labels
 from pathfocus.errors import InputError
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "PatchDataset",
     "RandomRot90",
     "class_names",
@@ -38,8 +36,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _MAX_SUBSTITUTES = 16
 
 
@@ -137,11 +133,15 @@ class RandomRot90(v2.Transform):
         return tv_tensors.wrap(rotated, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else rotated
 
 
-def train_transforms(image_size: int) -> v2.Compose:
+Stats = tuple[float, float, float]
+
+
+def train_transforms(image_size: int, mean: Stats, std: Stats) -> v2.Compose:
     """Resize to a square, random flips and 90-degree rotations, mild H&E colour jitter, normalise.
 
     Jitter stays small in hue so haematoxylin stays purple and eosin pink (stain variation between labs,
-    not a new stain). Output: float tensor 3 x image_size x image_size, ImageNet-normalised.
+    not a new stain). Output: float tensor 3 x image_size x image_size, normalised with the model's own
+    ``mean`` and ``std`` (see :class:`pathfocus.models.backbones.DataConfig`).
     """
     return v2.Compose(
         [
@@ -152,19 +152,19 @@ def train_transforms(image_size: int) -> v2.Compose:
             RandomRot90(),
             v2.ColorJitter(brightness=0.15, contrast=0.15, saturation=0.1, hue=0.03),
             v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            v2.Normalize(mean, std),
         ]
     )
 
 
-def eval_transforms(image_size: int) -> v2.Compose:
+def eval_transforms(image_size: int, mean: Stats, std: Stats) -> v2.Compose:
     """Resize to a square and normalise: the deterministic counterpart of :func:`train_transforms`."""
     return v2.Compose(
         [
             v2.ToImage(),
             v2.Resize((image_size, image_size), antialias=True),
             v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            v2.Normalize(mean, std),
         ]
     )
 

@@ -47,7 +47,7 @@ def explain_files(
             ``<stem>.png``); images without a mask are explained but not scored.
     """
     from pathfocus.data.patches import load_rgb
-    from pathfocus.inference.patch import expand_images, load_patch_model
+    from pathfocus.engines.patch import expand_images, load_patch_model
 
     model, config = load_patch_model(run_dir, device)
     names = [str(n) for n in config["class_names"]]

@@ -101,9 +101,9 @@ def explain_focus_regions(
     and writes an explain folder (see :mod:`pathfocus.explain.outputs`) whose items are named
     ``<slide_id>_region<k>``; returns its ``explain.json``.
     """
+    from pathfocus.engines.patch import load_patch_model
     from pathfocus.explain.gradcam import explain_images, preprocess
     from pathfocus.explain.outputs import ExplainedImage, write_explanations
-    from pathfocus.inference.patch import load_patch_model
 
     slide_id = Path(slide_path).stem
     result_path = Path(analysis_dir) / f"{slide_id}.json"

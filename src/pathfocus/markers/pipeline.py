@@ -110,7 +110,7 @@ def _load_regions(run_dir: str | os.PathLike[str] | None, features: FeatureInput
 
     read_run_config(run_dir, kind="sew")
     check_slide_files(slides, str(slides_csv))
-    from pathfocus.inference.sew import extract_region_features
+    from pathfocus.markers.extract import extract_region_features
 
     kind = "all tissue regions" if all_tissue else "focused regions"
     paths = _tracked([Path(p) for p in slides["path"]], bar, f"region features ({kind})")

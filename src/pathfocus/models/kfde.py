@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
-import timm
 import torch
-from timm.models import parse_model_name
 from torch import nn
 
-from pathfocus.errors import InputError, WeightsUnavailableError
+from pathfocus.errors import InputError
+from pathfocus.models.backbones import DEFAULT_BACKBONE, create_backbone
 from pathfocus.models.layers.csfe import CSFE
 from pathfocus.models.layers.mfdf import MFDF
 
@@ -44,7 +44,6 @@ VARIANTS: dict[str, VariantSpec] = {
     "densenet121": VariantSpec(backbone="densenet121"),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(VARIANTS)
-DEFAULT_BACKBONE = "convnextv2_atto"
 
 
 @dataclass(frozen=True)
@@ -170,30 +169,15 @@ class PatchClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _create_backbone(name: str, pretrained: bool) -> nn.Module:
-    source, _ = parse_model_name(name)
-    from_hub = source in ("hf-hub", "local-dir")
-    if not from_hub and not timm.is_model(name):
-        msg = (f"Unknown backbone '{name}'; use a timm model name (see `timm.list_models()`) "
-               "or 'hf-hub:ORG/NAME'.")
-        raise InputError(msg)
-    try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
-    except Exception as exc:  # timm and huggingface_hub raise many types when offline
-        if not (pretrained or from_hub):
-            raise
-        msg = (f"Pretrained weights for backbone '{name}' could not be loaded ({type(exc).__name__}); "
-               "pass --weights FILE with a local safetensors file of this backbone instead.")
-        raise WeightsUnavailableError(msg) from exc
-
-
-def build_model(config: ModelConfig, pretrained: bool = False) -> PatchClassifier:
-    """The classifier a config describes, e.g. one read back from a run folder."""
-    return PatchClassifier(config, _create_backbone(config.backbone, pretrained))
+def build_model(config: ModelConfig, pretrained: bool = False,
+                weights: str | Path | None = None) -> PatchClassifier:
+    """The classifier a config describes (``weights``: a local safetensors file of the backbone)."""
+    backbone = create_backbone(config.backbone, pretrained, weights, num_classes=0, global_pool="")
+    return PatchClassifier(config, backbone)
 
 
 def create_model(name: str, num_classes: int, backbone: str = DEFAULT_BACKBONE, pretrained: bool = False,
-                 **options: Any) -> PatchClassifier:
+                 weights: str | Path | None = None, **options: Any) -> PatchClassifier:
     """A registered classifier (see ``MODEL_NAMES``) on a timm backbone.
 
     Args:
@@ -203,6 +187,7 @@ def create_model(name: str, num_classes: int, backbone: str = DEFAULT_BACKBONE, 
         backbone: timm model name or ``hf-hub:`` id.
         pretrained: load timm's weights for the backbone; raises WeightsUnavailableError when they cannot
             be had (with ``HF_HUB_OFFLINE=1`` this fails within seconds).
+        weights: a local ``.safetensors`` file of the backbone (the offline way to start pretrained).
         **options: other :class:`ModelConfig` fields (``drop_rate``, ``cfe_groups``, ...).
     """
     if name not in VARIANTS:
@@ -210,4 +195,4 @@ def create_model(name: str, num_classes: int, backbone: str = DEFAULT_BACKBONE, 
         raise InputError(msg)
     fixed = VARIANTS[name].backbone
     config = ModelConfig(name=name, num_classes=num_classes, backbone=fixed or backbone, **options)
-    return build_model(config, pretrained=pretrained)
+    return build_model(config, pretrained=pretrained, weights=weights)

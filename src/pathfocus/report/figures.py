@@ -129,7 +129,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
     import tempfile
     from pathlib import Path
 
-    from pathfocus.training.metrics import plot_confusion_matrix
+    from pathfocus.metrics import plot_confusion_matrix
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "confusion_matrix.png"

@@ -26,6 +26,7 @@ from pathfocus.report.markup import (
     scalars,
     table,
 )
+from pathfocus.runs import EVAL_DIR, EVAL_METRICS_FILE, TRAINING_SUMMARY_FILE, read_training_summary
 
 log = logging.getLogger(__name__)
 GALLERY_LIMIT = 12
@@ -61,11 +62,11 @@ def run_section(run: RunFolder) -> tuple[str, list[str]]:
     headline = {k: flat[k] for k in CONFIG_HEADLINE if k in flat}
     parts = [f"<h3>{esc(run.name)} <small>({esc(run.kind)} run, <code>{esc(run.path)}</code>)</small></h3>"]
     tables = [_titled("Configuration", key_value_table(headline))]
-    summary = _json(run.path / "metrics.json")
+    summary = read_training_summary(run.path)
     if summary:
-        tables.append(_titled("Training summary (<code>metrics.json</code>)",
+        tables.append(_titled(f"Training summary (<code>{TRAINING_SUMMARY_FILE}</code>)",
                               key_value_table(scalars(summary))))
-    evaluation = _json(run.path / "eval" / "metrics.json")
+    evaluation = _json(run.path / EVAL_DIR / EVAL_METRICS_FILE)
     names = (evaluation or {}).get("class_names") or run.config.get("class_names") or []
     class_names = [str(c) for c in names]
     panels = []

@@ -1,1 +1,1 @@
-"""pathfocus.training."""
+"""pathfocus.training: Lightning tasks, data modules and the run folders they write."""

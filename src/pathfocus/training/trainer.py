@@ -1,58 +1,45 @@
 """One place that builds the Lightning Trainer, so every task gets the same run-folder behaviour.
 
-Progress bars, a CSV training log, early stopping on validation, a ``last.ckpt`` to resume from, and
-``--devices/--strategy`` passed straight to Lightning (DDP on many GPUs; CPU when there is none).
+Progress bars, a CSV training log that survives ``--resume``, early stopping and best-weight keeping on
+one validation metric (:class:`~pathfocus.training.best.BestWeights`), a ``last.ckpt`` to resume from,
+and ``--devices/--strategy`` passed straight to Lightning (DDP on many GPUs; CPU when there is none).
+Data loaders split work across processes themselves (:mod:`pathfocus.training.samplers`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger
 
-LOG_DIR = "logs"
+from pathfocus.training.best import BestWeights
+from pathfocus.training.logs import ResumableCSVLogger
+from pathfocus.training.options import TrainerOptions
+
 CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class TrainerOptions:
-    """How to run training (not what to train)."""
-
-    max_epochs: int = 10
-    patience: int = 5
-    monitor: str = "val_loss"
-    mode: str = "min"
-    devices: str = "auto"
-    strategy: str = "auto"
-    accelerator: str = "auto"
-    precision: str | None = None
-    progress: bool = True
-    log_every_n_steps: int = 5
-    deterministic: bool = False
-
-
-def build_trainer(run_dir: Path, options: TrainerOptions) -> pl.Trainer:
-    """A Trainer that logs to ``run_dir/logs`` and checkpoints (best + last) to ``run_dir/checkpoints``."""
+def build_trainer(run_dir: Path, options: TrainerOptions,
+                  resume_from: str | None = None) -> tuple[pl.Trainer, BestWeights]:
+    """A Trainer logging to ``run_dir/logs``, checkpointing ``run_dir/checkpoints/last.ckpt``, and the
+    :class:`BestWeights` callback that keeps the weights of the best ``options.monitor`` epoch."""
     quiet_lightning()
+    best = BestWeights(monitor=options.monitor, mode=options.mode)
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(
-            dirpath=run_dir / CHECKPOINT_DIR,
-            filename="best",
-            monitor=options.monitor,
-            mode=options.mode,
-            save_last=True,
-            save_top_k=1,
-        ),
+        # NOTE: with no monitor and top-1, the checkpoint is simply the latest epoch: last.ckpt, nothing else
+        ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename=Path(LAST_CHECKPOINT).stem, monitor=None,
+                        save_top_k=1, enable_version_counter=False),
         EarlyStopping(monitor=options.monitor, mode=options.mode, patience=options.patience),
+        best,
     ]
     if options.progress:
         callbacks.append(RichProgressBar(leave=True))
-    return pl.Trainer(
+    trainer = pl.Trainer(
         default_root_dir=run_dir,
         max_epochs=options.max_epochs,
         accelerator=options.accelerator,
@@ -60,24 +47,26 @@ def build_trainer(run_dir: Path, options: TrainerOptions) -> pl.Trainer:
         strategy=options.strategy,
         precision=options.precision,
         callbacks=callbacks,
-        logger=CSVLogger(run_dir, name=LOG_DIR, version=""),
+        logger=ResumableCSVLogger(run_dir, resume_epoch=checkpoint_epoch(resume_from)),
         log_every_n_steps=options.log_every_n_steps,
         enable_progress_bar=options.progress,
         enable_model_summary=False,
         deterministic=options.deterministic,
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,
     )
+    return trainer, best
 
 
 def resume_checkpoint(run_dir: Path, resume: bool) -> str | None:
     """The ``last.ckpt`` to resume from when ``--resume`` was given (a clear log line when there is none).
 
-    Lightning checkpoints hold optimiser state and are loaded with ``weights_only`` semantics by
-    Lightning itself; only our own run folders are ever resumed, never downloaded files.
+    Lightning checkpoints hold optimiser state and are loaded by Lightning itself; only our own run
+    folders are ever resumed, never downloaded files.
     """
     if not resume:
         return None
-    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
     if last.is_file():
         log.info("resuming from %s", last)
         return str(last)
@@ -85,10 +74,12 @@ def resume_checkpoint(run_dir: Path, resume: bool) -> str | None:
     return None
 
 
-def training_curves(run_dir: Path) -> Path | None:
-    """Path of the CSV training log Lightning wrote (for the report), if any."""
-    path = run_dir / LOG_DIR / "metrics.csv"
-    return path if path.is_file() else None
+def checkpoint_epoch(path: str | None) -> int | None:
+    """The epoch a checkpoint resumes at (epochs before it are done), read without unpickling objects."""
+    if path is None:
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return int(state.get("epoch", 0)) + 1
 
 
 def quiet_lightning() -> None:
@@ -97,12 +88,8 @@ def quiet_lightning() -> None:
     Lightning sets its loggers to INFO when it is imported, after the CLI configured logging, so this
     runs when a trainer is built; warnings still come through.
     """
-    for name in (
-        "lightning",
-        "lightning.pytorch",
-        "lightning.fabric",
-        "lightning.pytorch.utilities.rank_zero",
-    ):
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric",
+                 "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

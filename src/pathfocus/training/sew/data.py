@@ -9,43 +9,33 @@ so later epochs (and a resumed run) re-read and re-SLIC only windows never seen 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from pathfocus.errors import PathfocusError
-from pathfocus.fileio import atomic_path
-from pathfocus.inference.sew_graphs import (
-    GRAPH_VERSION,
+from pathfocus.engines.sew.graphs import (
     DetailGraph,
     NodeEmbedder,
     ThumbnailGraph,
     build_thumbnail_graph,
     read_detail_graph,
+    region_window,
 )
-from pathfocus.models.sew import SEWConfig
+from pathfocus.engines.sew.reading import SEWReading
+from pathfocus.errors import PathfocusError
+from pathfocus.fileio import atomic_path
 from pathfocus.slide.reader import Slide, open_slide
+from pathfocus.training.samplers import loader
 from pathfocus.units import Region
 
 CACHE_DIR = "cache"
 log = logging.getLogger(__name__)
-
-
-def settings_key(config: SEWConfig, names: tuple[str, ...]) -> str:
-    """A short hash of the config fields that shape a cached graph (a change makes a new cache)."""
-    values = {name: getattr(config, name) for name in names} | {"graph_version": GRAPH_VERSION}
-    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
-
-
-THUMBNAIL_SETTINGS = ("thumbnail_mpp", "n_superpixels", "superpixel_compactness")
-DETAIL_SETTINGS = ("detail_mpp", "detail_window", "detail_superpixels", "detail_slic_side",
-                   "detail_feature_stride", "superpixel_compactness", "detail_embedding")
 
 
 def _file_key(path: Path) -> str:
@@ -56,16 +46,16 @@ def _file_key(path: Path) -> str:
 class ThumbnailCache:
     """Thumbnail graphs of slides, built on first use and kept under ``cache_dir``."""
 
-    def __init__(self, cache_dir: Path, config: SEWConfig) -> None:
-        self.dir = cache_dir / f"thumbnails-{settings_key(config, THUMBNAIL_SETTINGS)}"
-        self.config = config
+    def __init__(self, cache_dir: Path, reading: SEWReading) -> None:
+        self.dir = cache_dir / f"thumbnails-{reading.thumbnail_key()}"
+        self.reading = reading
 
     def get(self, slide_id: str, path: Path) -> ThumbnailGraph:
         file = self.dir / f"{slide_id}-{_file_key(path)}.safetensors"
         if file.is_file():
             return ThumbnailGraph.from_tensors(slide_id, load_file(str(file)))
         with open_slide(path) as slide:
-            graph = build_thumbnail_graph(slide, self.config)
+            graph = build_thumbnail_graph(slide, self.reading)
         graph.slide_id = slide_id
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(file) as tmp:
@@ -76,9 +66,9 @@ class ThumbnailCache:
 class DetailCache:
     """Detail subgraphs of windows by (slide, window), in memory and under ``cache_dir``."""
 
-    def __init__(self, cache_dir: Path, config: SEWConfig, embedder: NodeEmbedder | None = None) -> None:
-        self.dir = cache_dir / f"detail-{settings_key(config, DETAIL_SETTINGS)}"
-        self.config = config
+    def __init__(self, cache_dir: Path, reading: SEWReading, embedder: NodeEmbedder | None = None) -> None:
+        self.dir = cache_dir / f"detail-{reading.detail_key()}"
+        self.reading = reading
         self.embedder = embedder
         self.memory: dict[tuple[str, int, int, int], DetailGraph] = {}
         self.slides: dict[str, Slide] = {}
@@ -99,7 +89,7 @@ class DetailCache:
             slide = self.slides.get(str(path))
             if slide is None:
                 slide = self.slides[str(path)] = open_slide(path)
-            detail = read_detail_graph(slide, graph, region, self.config, self.embedder)
+            detail = read_detail_graph(slide, graph, region, self.reading, self.embedder)
             file.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(file) as tmp:
                 save_file({"x": detail.x.contiguous(), "edge_index": detail.edge_index.contiguous(),
@@ -207,16 +197,53 @@ def candidate_pool(graph: ThumbnailGraph, size: int, seed: int = 0) -> torch.Ten
     return torch.sort(torch.cat([torch.tensor(chosen), extra])).values
 
 
-def prefetch_pools(dataset: SlideGraphDataset, details: DetailCache, config: SEWConfig,
-                   progress: bool = True) -> int:
-    """Read every candidate window of every slide once (so epochs only hit the cache); return the count."""
+def prefetch_pools(datasets: list[SlideGraphDataset], details: DetailCache, reading: SEWReading,
+                   progress: bool = True, rank: int = 0, world: int = 1) -> int:
+    """Read this process's share (``rank::world``) of every candidate window of every slide once, so
+    epochs only hit the cache (memory, or disk for the windows other processes read); return the count."""
     from rich.progress import track
 
-    from pathfocus.inference.sew_graphs import region_window
-
-    slides = zip(dataset.paths, dataset.graphs, dataset.pools, strict=True)
-    jobs = [(path, graph, int(node)) for path, graph, pool in slides for node in pool]
-    steps: Any = track(jobs, description="detail windows", transient=True) if progress else jobs
+    jobs = [(path, graph, int(node)) for dataset in datasets
+            for path, graph, pool in zip(dataset.paths, dataset.graphs, dataset.pools, strict=True)
+            for node in pool][rank::world]
+    steps: Any = track(jobs, description="detail windows", transient=True) if progress and rank == 0 else jobs
     for path, graph, node in steps:
-        details.get(path, graph, region_window(graph.anchors[node], graph, config))
+        details.get(path, graph, region_window(graph.anchors[node], graph, reading))
     return len(jobs)
+
+
+class SEWDataModule(pl.LightningDataModule):
+    """Train and val slides; :meth:`setup` prefetches the candidate windows, split across DDP processes."""
+
+    def __init__(self, datasets: dict[str, SlideGraphDataset], details: DetailCache, reading: SEWReading,
+                 batch_size: int, seed: int, prefetch: bool, progress: bool = True) -> None:
+        super().__init__()
+        self.datasets = datasets
+        self.details = details
+        self.reading = reading
+        self.batch_size = batch_size
+        self.seed = seed
+        self.prefetch = prefetch
+        self.progress = progress
+        self.prefetched = False
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.prefetched or not self.prefetch:
+            return
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        prefetch_pools(list(self.datasets.values()), self.details, self.reading, self.progress, rank, world)
+        if trainer is not None and world > 1:
+            trainer.strategy.barrier()
+        self.prefetched = True
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def _loader(self, name: str, train: bool) -> DataLoader:
+        dataset = self.datasets[name]
+        return loader(dataset, self.trainer, train, self.seed, batch_size=self.batch_size,
+                      collate_fn=SlideCollate(dataset), num_workers=0, drop_last=False)

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import ndimage
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 
-from pathfocus.models.sew import DetailOutput, GlobalOutput, SEWConfig, SEWModel, select_regions
+from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.slide.reader import Slide
 from pathfocus.slide.superpixels import graph_from_slide, superpixel_graph
 from pathfocus.units import Region
 
 log = logging.getLogger(__name__)
 CROP_SIDE = 64  # side of the region crops kept for galleries (markers)
-# bump when the code that builds graphs changes what it builds: caches made by older code are then not
-# reused, and analysing a run trained on older graphs warns (2: coarser SLIC copies, strided window graphs)
-GRAPH_VERSION = 2
 
 # window RGB (HxWx3 uint8), superpixel labels (HxW, 0 = none), node count -> node_count x D features
 NodeEmbedder = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -81,12 +77,12 @@ class DetailGraph:
         return Data(x=self.x, edge_index=self.edge_index, num_nodes=int(self.x.shape[0]))
 
 
-def build_thumbnail_graph(slide: Slide, config: SEWConfig, keep_pixels: bool = False) -> ThumbnailGraph:
-    """Thumbnail at ``config.thumbnail_mpp`` -> tissue -> SLIC graph (NoTissueError on blank slides)."""
-    graph, thumbnail, tissue = graph_from_slide(slide, mpp=config.thumbnail_mpp,
-                                                n_segments=config.n_superpixels,
-                                                compactness=config.superpixel_compactness)
-    bpp = config.thumbnail_mpp / slide.mpp
+def build_thumbnail_graph(slide: Slide, reading: SEWReading, keep_pixels: bool = False) -> ThumbnailGraph:
+    """Thumbnail at ``reading.thumbnail_mpp`` -> tissue -> SLIC graph (NoTissueError on blank slides)."""
+    graph, thumbnail, tissue = graph_from_slide(slide, mpp=reading.thumbnail_mpp,
+                                                n_segments=reading.n_superpixels,
+                                                compactness=reading.superpixel_compactness)
+    bpp = reading.thumbnail_mpp / slide.mpp
     anchors = (anchor_pixels(graph.labels) + 0.5) * bpp
     return ThumbnailGraph(slide.slide_id, graph.data.x, graph.data.edge_index, anchors,
                           tuple(slide.dimensions), slide.mpp, bpp, tissue.mask,
@@ -135,9 +131,10 @@ def _nearest_own_pixels(labels: np.ndarray, nodes: np.ndarray, cy: np.ndarray, c
     return np.stack([cols[picked], rows[picked]], axis=1).astype(np.float64)
 
 
-def region_window(anchor: np.ndarray, graph: ThumbnailGraph, config: SEWConfig, score: float = 0.0) -> Region:
+def region_window(anchor: np.ndarray, graph: ThumbnailGraph, reading: SEWReading,
+                  score: float = 0.0) -> Region:
     """The detail window (level-0 box) centred on a node's anchor and clamped inside the slide."""
-    side = int(round(config.detail_window_base / graph.slide_mpp))
+    side = int(round(reading.detail_window_microns / graph.slide_mpp))
     width, height = graph.slide_size
     x = int(np.clip(round(anchor[0] - side / 2), 0, max(width - side, 0)))
     y = int(np.clip(round(anchor[1] - side / 2), 0, max(height - side, 0)))
@@ -154,18 +151,19 @@ def window_mask(graph: ThumbnailGraph, region: Region, size: int) -> np.ndarray:
     return graph.mask[rows][:, cols]  # two plain gathers: ~6x faster than np.ix_ on a 512^2 window
 
 
-def read_detail_graph(slide: Slide, graph: ThumbnailGraph, region: Region, config: SEWConfig,
+def read_detail_graph(slide: Slide, graph: ThumbnailGraph, region: Region, reading: SEWReading,
                       embedder: NodeEmbedder | None = None, keep_crop: bool = False) -> DetailGraph:
-    """Read ``region`` at ``config.detail_mpp`` and build its tissue superpixel subgraph."""
-    size = config.detail_window
-    pixels = slide.read_region((region.x, region.y), (size, size), config.detail_mpp)
+    """Read ``region`` at ``reading.detail_mpp`` and build its tissue superpixel subgraph."""
+    size = reading.detail_window
+    pixels = slide.read_region((region.x, region.y), (size, size), reading.detail_mpp)
     mask = window_mask(graph, region, size)
     if not mask.any():  # cannot happen for anchored windows; kept so a hand-made region still works
         mask = np.ones_like(mask)
-    sub = superpixel_graph(pixels, mask, n_segments=config.detail_superpixels,
-                           compactness=config.superpixel_compactness, base_origin=(region.x, region.y),
+    sub = superpixel_graph(pixels, mask, n_segments=reading.detail_superpixels,
+                           compactness=reading.superpixel_compactness, base_origin=(region.x, region.y),
                            base_per_pixel=region.w / size, texture=True,
-                           slic_max_side=config.detail_slic_side, feature_stride=config.detail_feature_stride)
+                           slic_max_side=reading.detail_slic_side,
+                           feature_stride=reading.detail_feature_stride)
     x = sub.data.x
     if embedder is not None:
         extra = torch.from_numpy(np.asarray(embedder(pixels, sub.labels, sub.num_nodes), dtype=np.float32))
@@ -188,67 +186,3 @@ def focus_heatmap(graph: ThumbnailGraph, focus: np.ndarray) -> np.ndarray:
     scaled = (scores - scores.min()) / span if span > 1e-12 else np.ones_like(scores)
     painted = np.concatenate([[0.0], scaled]).astype(np.float32)
     return painted[graph.labels]
-
-
-@dataclass
-class SEWForward:
-    """One pass of SEW over a batch of slides: both branches, the chosen nodes and what was read."""
-
-    global_out: GlobalOutput
-    detail_out: DetailOutput | None
-    logits: torch.Tensor  # B x C fused
-    chosen: list[torch.Tensor]  # per slide: indices of the visited nodes, region order
-    details: list[list[DetailGraph]]  # per slide: the regions read (empty for branches="global")
-    regions: list[list[Region]]  # per slide: the focus windows with their focus scores
-    visited_focus: torch.Tensor | None  # focus logits of the visited nodes, concatenated in region order
-
-
-def sew_forward(model: SEWModel, graphs: list[ThumbnailGraph],
-                fetch: Callable[[int, Region], DetailGraph], explore: float = 0.0,
-                generator: torch.Generator | None = None,
-                candidates: list[torch.Tensor] | None = None,
-                executor: Executor | None = None) -> SEWForward:
-    """Global branch -> focus -> top-k windows -> ``fetch(slide index, window)`` -> detail branch -> fusion.
-
-    ``fetch`` reads (or recalls from a cache) a window's subgraph, so training and analysis share the
-    same path from focus scores to reads. ``candidates`` (training) limits each slide's choice to a
-    fixed pool of nodes, which bounds how many distinct windows a run ever reads. ``executor``
-    (analysis) fetches a slide's windows concurrently, in the same order: the same result, sooner.
-    """
-    config = model.config
-    device = next(model.parameters()).device
-    batch = Batch.from_data_list([graph.to_data() for graph in graphs]).to(device)
-    global_out = model.forward_global(batch.x, batch.edge_index, batch.batch, len(graphs))
-    offsets = batch.ptr.tolist()
-    chosen, regions, details = [], [], []
-    for i, graph in enumerate(graphs):
-        focus = global_out.focus[offsets[i]:offsets[i + 1]].detach().cpu()
-        anchors = torch.from_numpy(graph.anchors)
-        side = config.detail_window_base / graph.slide_mpp
-        pool = candidates[i] if candidates is not None else torch.arange(len(focus))
-        picked = select_regions(focus[pool], anchors[pool], config.k, config.min_region_gap * side, explore,
-                                generator)
-        nodes = pool[picked]
-        scores = torch.sigmoid(focus[nodes]).tolist()
-        windows = [region_window(graph.anchors[node], graph, config, score)
-                   for node, score in zip(nodes.tolist(), scores, strict=True)]
-        chosen.append(nodes)
-        regions.append(windows)
-        if not config.uses_detail:
-            details.append([])
-        elif executor is None:
-            details.append([fetch(i, window) for window in windows])
-        else:
-            details.append(list(executor.map(lambda window, slide=i: fetch(slide, window), windows)))
-    if not config.uses_detail:
-        fused = model.fuse(global_out.logits, None)
-        return SEWForward(global_out, None, fused, chosen, details, regions, None)
-    flat = [detail.to_data() for slide_details in details for detail in slide_details]
-    region_batch = Batch.from_data_list(flat).to(device)
-    region_slide = torch.repeat_interleave(torch.arange(len(graphs)),
-                                           torch.tensor([len(d) for d in details])).to(device)
-    detail_out = model.forward_detail(region_batch.x, region_batch.edge_index, region_batch.batch,
-                                      region_slide, len(graphs))
-    visited = torch.cat([nodes.to(device) + offsets[i] for i, nodes in enumerate(chosen)])
-    return SEWForward(global_out, detail_out, model.fuse(global_out.logits, detail_out.logits), chosen,
-                      details, regions, global_out.focus[visited])

@@ -13,7 +13,8 @@ L = CE(global) + CE(detail) + lambda_region * CE(regions)
 * Region CE (our addition, ``lambda_region``): each visited region is classified with its slide's
   label, which is what gives lesion scores their meaning when only slide labels exist.
 
-Ablation switches and ``branches`` of :class:`~pathfocus.models.sew.SEWConfig` drop terms.
+The switches of :class:`~pathfocus.training.sew.config.SEWTraining` and the architecture's ``branches``
+drop terms (ablations).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pathfocus.models.sew import SEWConfig
+from pathfocus.errors import InputError
+from pathfocus.models.sew import SEWArchitecture
+from pathfocus.training.sew.config import SEWTraining
 
 
 def consistency_loss(global_projection: torch.Tensor, detail_cls: torch.Tensor) -> torch.Tensor:
@@ -34,7 +37,8 @@ def focus_loss(focus_logits: torch.Tensor, lesion_scores: torch.Tensor) -> torch
     return F.binary_cross_entropy_with_logits(focus_logits, lesion_scores.detach().clamp(0.0, 1.0))
 
 
-def sew_loss(config: SEWConfig, labels: torch.Tensor, global_logits: torch.Tensor | None,
+def sew_loss(architecture: SEWArchitecture, training: SEWTraining, labels: torch.Tensor,
+             global_logits: torch.Tensor | None,
              detail_logits: torch.Tensor | None = None, global_projection: torch.Tensor | None = None,
              detail_cls: torch.Tensor | None = None, visited_focus: torch.Tensor | None = None,
              visited_lesion: torch.Tensor | None = None, region_logits: torch.Tensor | None = None,
@@ -44,19 +48,19 @@ def sew_loss(config: SEWConfig, labels: torch.Tensor, global_logits: torch.Tenso
     be given. ``region_slide`` maps each region to its slide (row of ``labels``).
     """
     parts: dict[str, torch.Tensor] = {}
-    if config.branches != "detail":
+    if architecture.uses_global:
         parts["ce_global"] = F.cross_entropy(_need(global_logits, "global_logits"), labels)
-    if config.uses_detail:
+    if architecture.uses_detail:
         parts["ce_detail"] = F.cross_entropy(_need(detail_logits, "detail_logits"), labels)
-        if config.lambda_region > 0:
+        if training.lambda_region > 0:
             region_labels = labels[_need(region_slide, "region_slide")]
-            parts["ce_region"] = config.lambda_region * F.cross_entropy(
+            parts["ce_region"] = training.lambda_region * F.cross_entropy(
                 _need(region_logits, "region_logits"), region_labels)
-        if config.use_consistency and config.lambda_cst > 0:
-            parts["consistency"] = config.lambda_cst * consistency_loss(
+        if training.use_consistency and training.lambda_cst > 0:
+            parts["consistency"] = training.lambda_cst * consistency_loss(
                 _need(global_projection, "global_projection"), _need(detail_cls, "detail_cls"))
-        if config.use_focus_loss and config.lambda_focus > 0:
-            parts["focus"] = config.lambda_focus * focus_loss(
+        if training.use_focus_loss and training.lambda_focus > 0:
+            parts["focus"] = training.lambda_focus * focus_loss(
                 _need(visited_focus, "visited_focus"), _need(visited_lesion, "visited_lesion"))
     total = torch.stack(list(parts.values())).sum()
     return total, parts
@@ -65,5 +69,5 @@ def sew_loss(config: SEWConfig, labels: torch.Tensor, global_logits: torch.Tenso
 def _need(value: torch.Tensor | None, name: str) -> torch.Tensor:
     if value is None:
         msg = f"{name} is required by this SEW configuration"
-        raise ValueError(msg)
+        raise InputError(msg)
     return value

@@ -3,11 +3,12 @@
 The detail subgraph's hand-made colour and texture features can be extended with learned ones: the
 window goes through a CNN once, and each superpixel gets the mean of the feature map under it. The
 spec is ``kfde:<patch run folder>`` (a model trained by ``pathfocus train patch``) or ``timm:<name>``
-(timm's pretrained weights, which must be available offline or be downloadable when asked for).
+(timm's pretrained weights, fetched once when the run is trained and saved inside it).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,19 +16,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pathfocus.devices import pick_device
 from pathfocus.errors import InputError, WeightsUnavailableError
+from pathfocus.models.backbones import DataConfig, create_backbone
+from pathfocus.runs import load_safetensors_into
 
 INPUT_SIDE = 224
 POOL_SIDE = 64  # labels and feature map meet on this grid
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+EMBEDDER_FILE = "embedder.safetensors"  # a timm: embedder's weights, saved in the SEW run
 
 
 class CNNEmbedder:
     """Mean CNN feature per superpixel of a window (callable as a ``NodeEmbedder``)."""
 
-    def __init__(self, features: Callable[[torch.Tensor], torch.Tensor], mean: tuple[float, ...],
-                 std: tuple[float, ...], device: torch.device) -> None:
+    def __init__(self, model: torch.nn.Module, features: Callable[[torch.Tensor], torch.Tensor],
+                 mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> None:
+        self.model = model
         self.features = features
         self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, 3, 1, 1)
@@ -53,29 +57,34 @@ class CNNEmbedder:
         return means[1:].cpu().numpy()
 
 
-def load_embedder(spec: str, device: str | None = None) -> CNNEmbedder:
-    """``kfde:<patch run folder>`` or ``timm:<model name>`` -> a superpixel embedder."""
+def load_embedder(spec: str, device: str | None = None,
+                  weights_file: str | os.PathLike[str] | None = None) -> CNNEmbedder:
+    """``kfde:<patch run folder>`` or ``timm:<model name>`` -> a superpixel embedder.
+
+    A ``timm:`` model's weights are fetched once, at training, and saved in the SEW run
+    (:data:`EMBEDDER_FILE`); analysis passes that file as ``weights_file`` and never downloads again.
+    """
     kind, _, target = spec.partition(":")
-    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    chosen = pick_device(device)
     if kind == "kfde" and target:
-        from pathfocus.inference.patch import load_patch_model
+        from pathfocus.engines.patch import load_patch_model, run_data_config
 
-        model, _ = load_patch_model(Path(target), str(chosen))
-        cfg = getattr(model, "pretrained_cfg", {}) or {}
-        return CNNEmbedder(model.forward_features, tuple(cfg.get("mean", IMAGENET_MEAN)),
-                           tuple(cfg.get("std", IMAGENET_STD)), chosen)
+        model, config = load_patch_model(Path(target), str(chosen))
+        data = run_data_config(config)
+        return CNNEmbedder(model, model.forward_features, data.mean, data.std, chosen)
     if kind == "timm" and target:
-        import timm
-
-        try:
-            model = timm.create_model(target, pretrained=True, num_classes=0, global_pool="")
-        except Exception as error:  # timm and huggingface_hub raise many types when offline
-            msg = (f"pretrained weights of timm model {target!r} are not available ({type(error).__name__}); "
-                   "use --detail-embedding kfde:<patch run folder> or drop the option")
-            raise WeightsUnavailableError(msg) from error
+        if weights_file is not None:
+            model = create_backbone(target, pretrained=False, num_classes=0, global_pool="")
+            load_safetensors_into(Path(weights_file), model)
+        else:
+            try:
+                model = create_backbone(target, pretrained=True, num_classes=0, global_pool="")
+            except WeightsUnavailableError as error:
+                msg = (f"pretrained weights of timm model {target!r} are not available offline; use "
+                       "--detail-embedding kfde:<patch run folder> or drop the option")
+                raise WeightsUnavailableError(msg) from error
         model = model.to(chosen).eval()
-        cfg = model.pretrained_cfg
-        return CNNEmbedder(model.forward_features, tuple(cfg.get("mean", IMAGENET_MEAN)),
-                           tuple(cfg.get("std", IMAGENET_STD)), chosen)
+        data = DataConfig.of(model)
+        return CNNEmbedder(model, model.forward_features, data.mean, data.std, chosen)
     msg = f"detail embedding {spec!r} is not one of kfde:<patch run folder> or timm:<model name>"
     raise InputError(msg)

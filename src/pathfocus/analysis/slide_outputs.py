@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pathfocus.analysis.slide_analysis import SlideAnalysis
 from pathfocus.fileio import atomic_path, write_json
-from pathfocus.inference.slide_analysis import SlideAnalysis
 from pathfocus.units import Region
 
 HEATMAP_SUFFIX = "_heatmap.png"

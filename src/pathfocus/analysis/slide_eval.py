@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pathfocus.analysis.analyzers import load_analyzer
+from pathfocus.data.slide_labels import SPLITS_FILE, read_slide_labels, read_slide_splits, subset_table
 from pathfocus.errors import CheckpointError, InputError, PathfocusError
 from pathfocus.fileio import write_csv, write_json
-from pathfocus.inference.analyzers import load_analyzer
-from pathfocus.runs import read_run_config
-from pathfocus.training.metrics import classification_metrics, plot_confusion_matrix
-from pathfocus.training.slide_data import SPLITS_FILE, read_slide_labels, read_slide_splits, subset_table
+from pathfocus.metrics import classification_metrics, plot_confusion_matrix
+from pathfocus.runs import EVAL_DIR, EVAL_METRICS_FILE, read_run_config
 
-EVAL_DIR = "eval"
 log = logging.getLogger(__name__)
 
 
@@ -101,4 +100,4 @@ def _write(out: Path, rows: list[dict[str, Any]], probabilities: np.ndarray, cla
     write_csv(out / "predictions.csv", table)
     plot_confusion_matrix(metrics["confusion_matrix"], class_names, out / "confusion_matrix.png",
                           title=f"{metrics['kind']} slides ({metrics['subset']})")
-    write_json(out / "metrics.json", metrics)
+    write_json(out / EVAL_METRICS_FILE, metrics)

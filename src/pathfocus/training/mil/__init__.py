@@ -1,0 +1,1 @@
+"""Training the exhaustive attention-MIL baseline on cached tile features."""

@@ -1,0 +1,58 @@
+"""What ``train mil`` is told, one section per concern; the run folder records it resolved.
+
+``slides`` (which cohort and split), ``encoder`` (the frozen tile encoder), ``tiles`` (which tiles are read
+and how: the reading part is hashed into the feature cache key), ``head`` (the attention-MIL head) and
+``training``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pathfocus.engines.tile_settings import TileSettings
+from pathfocus.errors import InputError
+from pathfocus.models.backbones import TileEncoderSpec
+from pathfocus.training.options import SlideCohort, TrainerOptions
+
+
+@dataclass
+class MILHead:
+    """Widths of the gated-attention head (Ilse et al., 2018)."""
+
+    hidden_dim: int = 128
+    attention_dim: int = 64
+    dropout: float = 0.25
+
+
+@dataclass
+class MILTraining:
+    """Epochs, early stopping on validation loss, optimiser, and the per-bag subsampling that augments."""
+
+    epochs: int = 40
+    patience: int = 10
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    max_train_instances: int | None = 512
+    seed: int = 0
+    devices: str = "auto"
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            msg = f"lr must be positive, got {self.lr}"
+            raise InputError(msg)
+
+    def trainer_options(self, progress: bool = True) -> TrainerOptions:
+        return TrainerOptions(max_epochs=self.epochs, patience=self.patience, devices=self.devices,
+                              strategy=self.strategy, progress=progress, log_every_n_steps=1)
+
+
+@dataclass
+class MILTrainConfig:
+    """Everything ``train mil`` needs; saved into ``config.json`` for provenance."""
+
+    slides: SlideCohort = field(default_factory=SlideCohort)
+    encoder: TileEncoderSpec = field(default_factory=TileEncoderSpec)
+    tiles: TileSettings = field(default_factory=TileSettings)
+    head: MILHead = field(default_factory=MILHead)
+    training: MILTraining = field(default_factory=MILTraining)

@@ -1,0 +1,1 @@
+"""Training patch classifiers (KFDE, its ablations, baseline CNNs)."""

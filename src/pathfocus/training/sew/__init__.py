@@ -1,0 +1,1 @@
+"""Training SEW: settings, caches, objective, Lightning task and the run folder."""
