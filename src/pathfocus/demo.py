@@ -95,7 +95,7 @@ def run_demo(out: Path, config: DemoConfig | None = None, console: Console | Non
             step(paths, config)
         console.print(f"{prefix}: done in {time.perf_counter() - step_start:.0f} s "
                       f"(total {time.perf_counter() - started:.0f} s)")
-    from pathfocus.report.html import build_report
+    from pathfocus.report.document import build_report
 
     report = build_report([out], out / "report.html", title="pathfocus demo on built-in synthetic data")
     console.print(f"[{len(steps) + 1}/{len(steps) + 1}] report written "

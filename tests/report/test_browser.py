@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pathfocus.report.browser import check_page, find_chromium
-from pathfocus.report.html import build_report
+from pathfocus.report.document import build_report
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-chromium.sh"
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from pathfocus.errors import InputError
 from pathfocus.report.collect import collect
+from pathfocus.report.document import build_report
 from pathfocus.report.figures import epoch_table, roc_figure
-from pathfocus.report.html import build_report
 from pathfocus.report.slide_sections import comparison_rows
 
 

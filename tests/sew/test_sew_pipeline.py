@@ -114,3 +114,23 @@ def test_region_features_for_markers(sew_run: Path, cohort: Path) -> None:
     assert len(grid) > len(focused) // 2
     assert (grid.boxes[:, 2] == 256).all()
     assert np.all(np.diff(grid.focus) <= 1e-9)  # ordered by focus
+
+
+def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path, tiny_sew: dict[str, object]) -> None:
+    """`train sew --config` reads one section per concern; flags override it; the run records the result."""
+    import yaml
+
+    from pathfocus.cli.main import app
+    from pathfocus.engines.sew.settings import split_flat_settings
+
+    sections = split_flat_settings(dict(tiny_sew) | {"epochs": 3, "k": 3})
+    (tmp_path / "sew.yaml").write_text(yaml.safe_dump(sections))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "sew", "--slides", str(cohort / "labels.csv"), "--out", str(run),
+                                      "--config", str(tmp_path / "sew.yaml"), "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    recorded = read_run_config(run, kind="sew")
+    assert recorded["reading"]["k"] == 3 and recorded["training"]["epochs"] == 1  # the flag won
+    assert recorded["architecture"]["hidden"] == tiny_sew["hidden"]
+    assert recorded["slides_csv"] == str((cohort / "labels.csv").resolve())
+    assert read_training_summary(run)["epochs_run"] == 1

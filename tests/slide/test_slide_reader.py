@@ -57,6 +57,25 @@ def test_read_region_matches_openslide(
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
 
 
+@pytest.mark.parametrize("base_xy", [(64, 96), (SIZE - 100, SIZE - 50)])  # inside, and past the edge
+def test_public_api_fallback_reads_the_same_pixels(slide_path: Path, base_xy: tuple[int, int],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path uses openslide-python's private read functions (versions pinned in pyproject.toml);
+    where they are missing the reader falls back to the public API, which must give the same pixels."""
+    from pathfocus.slide import reader
+
+    assert reader._FAST_READ, "the pinned openslide-python should offer the fast path"
+    with open_slide(slide_path) as slide:
+        fast = slide.read_region(base_xy, (256, 256), 0.5).copy()
+        rgba_fast = reader._read_rgba(slide._handle(), base_xy, 0, (256, 256))
+    monkeypatch.setattr(reader, "_FAST_READ", False)
+    with open_slide(slide_path) as slide:
+        public = slide.read_region(base_xy, (256, 256), 0.5)
+        rgba_public = reader._read_rgba(slide._handle(), base_xy, 0, (256, 256))
+    np.testing.assert_array_equal(rgba_public, rgba_fast)
+    np.testing.assert_array_equal(public, fast)
+
+
 def test_read_between_levels_uses_finer_level_and_resizes_down(slide_path: Path) -> None:
     with open_slide(slide_path) as slide:
         level, read_size, base_size = slide.read_plan((100, 60), 3.0)

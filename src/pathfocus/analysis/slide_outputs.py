@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pathfocus.analysis.slide_analysis import SlideAnalysis
+from pathfocus.errors import InputError
 from pathfocus.fileio import atomic_path, write_json
 from pathfocus.units import Region
 
@@ -40,7 +41,7 @@ def write_slide_outputs(out_dir: str | os.PathLike[str], analysis: SlideAnalysis
     if mpp is None:
         msg = (f"the analysis of {analysis.slide_id} does not say its level-0 mpp; pass slide_mpp= or put "
                "'slide_mpp' in SlideAnalysis.extra")
-        raise ValueError(msg)
+        raise InputError(msg)
     scale = float(analysis.thumbnail_mpp) / float(mpp)  # level-0 pixels per thumbnail pixel
     image = render_heatmap(analysis.thumbnail, analysis.heatmap, analysis.regions, scale)
     with atomic_path(paths["heatmap"]) as tmp:

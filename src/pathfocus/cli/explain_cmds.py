@@ -58,7 +58,7 @@ def report(
     title: str = typer.Option("pathfocus report", "--title", help="Heading of the report."),
 ) -> None:
     """One self-contained HTML report (images embedded) of whatever the given folders hold."""
-    from pathfocus.report.html import build_report
+    from pathfocus.report.document import build_report
 
     path = build_report(inputs, out, title=title)
     console.print(f"report: {path.resolve()}")

@@ -15,19 +15,13 @@ def evaluate(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: GPU if present)."),
 ) -> None:
     """Score a run on its held-out test split; writes RUN/eval/metrics.json and figures."""
-    from pathfocus.runs import read_run_config
+    from pathfocus.analysis.evaluate import evaluate_run
 
-    kind = read_run_config(run, kind=("patch", "sew", "mil"))["kind"]
-    if kind == "patch":
-        from pathfocus.analysis.patch import evaluate_patch_run
-
-        metrics = evaluate_patch_run(run, device=device)
+    metrics = evaluate_run(run, device=device)
+    if "image_accuracy" in metrics:
         headline = (f"image accuracy {metrics['image_accuracy']:.3f}, patient recognition rate "
                     f"{metrics['patient_recognition_rate']:.3f} on {metrics['n_patients']} test patients")
     else:
-        from pathfocus.analysis.slide_eval import evaluate_slide_run
-
-        metrics = evaluate_slide_run(run, device=device)
         auc = "n/a" if metrics.get("auc") is None else f"{metrics['auc']:.3f}"
         headline = f"accuracy {metrics['accuracy']:.3f}, AUC {auc} on {metrics['n_slides']} test slides"
     console.print(f"{headline} -> {run / 'eval' / 'metrics.json'}")

@@ -72,8 +72,9 @@ class TileFeatureCache:
     def _paths(self, slide_id: str) -> tuple[Path, Path]:
         return self.folder / f"{slide_id}.safetensors", self.folder / f"{slide_id}.failed.json"
 
-    def ensure(self, slide_id: str, slide_path: str | os.PathLike[str]) -> None:
-        """Encode the slide unless its features (or its failure, for this key) are already stored."""
+    def ensure(self, slide_id: str, slide_path: str | os.PathLike[str], rank: int = 0) -> None:
+        """Encode the slide unless its features (or its failure, for this key) are already stored;
+        ``rank`` (the process that encodes it) is recorded in the file's metadata."""
         features_file, failed_file = self._paths(slide_id)
         key = cache_key(slide_path, self.settings, self.fingerprint)
         if self._load(features_file, key) is not None:
@@ -89,7 +90,7 @@ class TileFeatureCache:
         coords = torch.from_numpy(np.ascontiguousarray(tiles.grid.coords, dtype=np.int64))
         with atomic_path(features_file) as tmp:
             save_file({"features": tiles.features.contiguous(), "coords": coords}, str(tmp),
-                      metadata={"key": key, "writer_rank": os.environ.get("RANK", "0")})
+                      metadata={"key": key, "writer_rank": str(rank)})
         failed_file.unlink(missing_ok=True)
 
     def get(self, slide_id: str, slide_path: str | os.PathLike[str]) -> SlideFeatures | str:
@@ -124,7 +125,7 @@ def encode_cohort(cache: TileFeatureCache, slides: Sequence[tuple[str, str]], ra
     """Features of every ``(slide_id, path)``: this process encodes slides ``rank::world``, waits for the
     others (``barrier``), then reads all back. Returns the features and the slides skipped, with why."""
     for slide_id, path in slides[rank::world]:
-        cache.ensure(slide_id, path)
+        cache.ensure(slide_id, path, rank)
         if on_slide is not None:
             on_slide()
     if barrier is not None and world > 1:

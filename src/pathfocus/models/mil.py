@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from pathfocus.errors import InputError
 from pathfocus.models.tile_encoder import TileEncoder
 
 
@@ -40,7 +41,7 @@ class GatedAttentionPool(nn.Module):
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if h.ndim != 2 or h.shape[0] == 0:
             msg = f"a bag must be a non-empty N x D tensor, got shape {tuple(h.shape)}"
-            raise ValueError(msg)
+            raise InputError(msg)
         attention = torch.softmax(self.scores(h), dim=0)
         return attention @ h, attention
 

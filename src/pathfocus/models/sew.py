@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from pathfocus.errors import InputError
 from pathfocus.models.layers.graph import CLSTransformer, GCNStack
 from pathfocus.models.sew_settings import SEWArchitecture
 
@@ -132,7 +133,7 @@ class SEWModel(nn.Module):
                                              (detail_logits, arch.uses_detail)) if used]
         if any(part is None for part in parts) or not parts:
             msg = f"branches={arch.branches!r} needs both the global and the detail logits here"
-            raise ValueError(msg)
+            raise InputError(msg)
         return torch.stack(parts).mean(dim=0)
 
 

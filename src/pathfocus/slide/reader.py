@@ -245,7 +245,8 @@ def _read_rgba(
 
     NOTE: reads straight into a numpy buffer with the two calls ``OpenSlide.read_region`` makes itself
     (openslide-python's ctypes layer), instead of copying the PIL image it returns: that copy costs about
-    10 % of a 256 px read, the budget for the whole reader. Falls back to the public API if they move.
+    10 % of a 256 px read, the budget for the whole reader. They exist in openslide-python 1.3.0-1.4.7, the
+    versions pyproject.toml allows; where they are missing the public API is used (tested to agree).
     """
     width, height = size
     if _FAST_READ and width > 0 and height > 0:

@@ -20,6 +20,7 @@ from scipy import ndimage
 from torch_geometric.data import Data
 
 from pathfocus.engines.sew.reading import SEWReading
+from pathfocus.errors import InputError
 from pathfocus.slide.reader import Slide
 from pathfocus.slide.superpixels import graph_from_slide, superpixel_graph
 from pathfocus.units import Region
@@ -180,7 +181,7 @@ def focus_heatmap(graph: ThumbnailGraph, focus: np.ndarray) -> np.ndarray:
     """Focus scores painted over the thumbnail's superpixels, min-max scaled to [0, 1] (0 off tissue)."""
     if graph.labels is None:
         msg = "focus_heatmap needs a ThumbnailGraph built with keep_pixels=True"
-        raise ValueError(msg)
+        raise InputError(msg)
     scores = np.asarray(focus, dtype=np.float32)
     span = float(scores.max() - scores.min()) if scores.size else 0.0
     scaled = (scores - scores.min()) / span if span > 1e-12 else np.ones_like(scores)
