@@ -116,7 +116,8 @@ def test_region_features_for_markers(sew_run: Path, cohort: Path) -> None:
     assert np.all(np.diff(grid.focus) <= 1e-9)  # ordered by focus
 
 
-def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path, tiny_sew: dict[str, object]) -> None:
+def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path,
+                                            tiny_sew: dict[str, object]) -> None:
     """`train sew --config` reads one section per concern; flags override it; the run records the result."""
     import yaml
 
@@ -126,8 +127,8 @@ def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path, tiny_s
     sections = split_flat_settings(dict(tiny_sew) | {"epochs": 3, "k": 3})
     (tmp_path / "sew.yaml").write_text(yaml.safe_dump(sections))
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "sew", "--slides", str(cohort / "labels.csv"), "--out", str(run),
-                                      "--config", str(tmp_path / "sew.yaml"), "--epochs", "1"])
+    result = CliRunner().invoke(app, ["train", "sew", "--slides", str(cohort / "labels.csv"), "--out",
+                                      str(run), "--config", str(tmp_path / "sew.yaml"), "--epochs", "1"])
     assert result.exit_code == 0, result.output
     recorded = read_run_config(run, kind="sew")
     assert recorded["reading"]["k"] == 3 and recorded["training"]["epochs"] == 1  # the flag won

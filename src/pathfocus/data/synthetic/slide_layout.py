@@ -92,6 +92,19 @@ def make_layout(
     hole_share: float = 0.03,
 ) -> SlideLayout:
     """Random tissue pieces covering ``tissue_share`` of the slide, lesions and pattern P in the tissue."""
+    scale = min(shape)
+    tissue = cut_holes(rng, tissue_outline(rng, shape, tissue_share), hole_share)
+    inside = tissue > 0
+    n_lesions = int(rng.integers(1, 4))
+    radius = max(2.0, float(np.sqrt(max(lesion_share, 0.01) * inside.sum() / (n_lesions * np.pi))))
+    lesion_field = _bumps(rng, inside, n_lesions, radius) + 0.12 * _smooth_noise(rng, shape, scale / 40)
+    lesion = _threshold_share(lesion_field, inside, lesion_share)
+    pattern = pattern_field(rng, inside & (lesion <= 0), pattern_share)
+    return SlideLayout(tissue=_unit_slope(tissue), lesion=_unit_slope(lesion), pattern=_unit_slope(pattern))
+
+
+def tissue_outline(rng: np.random.Generator, shape: tuple[int, int], tissue_share: float) -> np.ndarray:
+    """Signed field of 1-3 smooth tissue pieces covering ``tissue_share`` of the slide (no holes yet)."""
     height, width = shape
     rows, cols = np.mgrid[0:height, 0:width]
     scale = min(height, width)
@@ -107,19 +120,25 @@ def make_layout(
     # NOTE: glass around the section, as on a real slide: a smooth penalty pulls tissue off the edges
     to_edge = np.minimum.reduce([rows, cols, height - 1 - rows, width - 1 - cols]) / max(scale * 0.08, 2.0)
     outline = blobs + 0.25 * _smooth_noise(rng, shape, scale / 16) - 2.0 * np.clip(1.0 - to_edge, 0.0, 1.0)
-    tissue = _threshold_share(outline, np.ones(shape, bool), tissue_share)
-    holes = _threshold_share(_smooth_noise(rng, shape, max(1.0, scale / 60)), tissue > 0, hole_share)
-    tissue = np.minimum(tissue, -holes) if hole_share > 0 else tissue
-    inside = tissue > 0
-    n_lesions = int(rng.integers(1, 4))
-    radius = max(2.0, float(np.sqrt(max(lesion_share, 0.01) * inside.sum() / (n_lesions * np.pi))))
-    lesion_field = _bumps(rng, inside, n_lesions, radius) + 0.12 * _smooth_noise(rng, shape, scale / 40)
-    lesion = _threshold_share(lesion_field, inside, lesion_share)
-    pattern_field = _smooth_noise(rng, shape, max(1.0, scale / 50)) + 0.6 * _smooth_noise(
-        rng, shape, scale / 12
-    )
-    pattern = _threshold_share(pattern_field, inside & (lesion <= 0), pattern_share)
-    return SlideLayout(tissue=_unit_slope(tissue), lesion=_unit_slope(lesion), pattern=_unit_slope(pattern))
+    return _threshold_share(outline, np.ones(shape, bool), tissue_share)
+
+
+def cut_holes(
+    rng: np.random.Generator, tissue: np.ndarray, hole_share: float, keep: np.ndarray | None = None
+) -> np.ndarray:
+    """Cut small holes (``hole_share`` of the tissue) out of the signed ``tissue`` field, none in ``keep``."""
+    scale = min(tissue.shape)
+    within = tissue > 0 if keep is None else (tissue > 0) & ~keep
+    holes = _threshold_share(_smooth_noise(rng, tissue.shape, max(1.0, scale / 60)), within, hole_share)
+    return np.minimum(tissue, -holes) if hole_share > 0 else tissue
+
+
+def pattern_field(rng: np.random.Generator, within: np.ndarray, pattern_share: float) -> np.ndarray:
+    """Signed field of pattern P: patchy clusters over ``pattern_share`` of the ``within`` cells."""
+    shape = within.shape
+    scale = min(shape)
+    field = _smooth_noise(rng, shape, max(1.0, scale / 50)) + 0.6 * _smooth_noise(rng, shape, scale / 12)
+    return _threshold_share(field, within, pattern_share)
 
 
 def _unit_slope(field: np.ndarray) -> np.ndarray:
