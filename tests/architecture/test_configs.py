@@ -15,9 +15,9 @@ from pathfocus.training.sew.config import SEWTrainConfig, SEWTraining
 
 def test_defaults_then_file_then_flags(tmp_path: Path) -> None:
     file = tmp_path / "sew.yaml"
-    file.write_text("reading:\n  k: 3\n  detail_mpp: 1.0\ntraining:\n  epochs: 7\n  lr: 0.01\n")
+    file.write_text("reading:\n  k: 3\n  tiles:\n    mpp: 1.0\ntraining:\n  epochs: 7\n  lr: 0.01\n")
     settings = resolve(SEWTrainConfig, file, {"training": {"epochs": 2, "lr": None}, "reading": {"k": None}})
-    assert settings.reading.k == 3 and settings.reading.detail_mpp == 1.0  # from the file
+    assert settings.reading.k == 3 and settings.reading.tiles.mpp == 1.0  # from the file, nested too
     assert settings.training.epochs == 2  # the flag wins over the file
     assert settings.training.lr == 0.01  # a flag not given (None) leaves the file's value
     assert settings.training.patience == default_of(SEWTraining, "patience")  # neither: the default

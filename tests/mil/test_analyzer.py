@@ -65,7 +65,8 @@ def test_analyzer_agrees_with_the_training_cache(mil_run: Path, analysis_of_firs
     from pathfocus.runs import load_run_weights
 
     path, analysis = analysis_of_first
-    cached = load_file(str(mil_run / "cache" / f"{path.stem}.safetensors"))
+    (cache_file,) = (mil_run / "cache").glob(f"tiles-*/{path.stem}.safetensors")
+    cached = load_file(str(cache_file))
     model = build_mil_model(read_json(mil_run / "config.json"))
     load_run_weights(mil_run, model)
     with torch.inference_mode():

@@ -44,7 +44,8 @@ ENCODER_INPUT = 32  # as in conftest: tiles read at 256 px, encoded small
 
 def _config(labels: Path, epochs: int = 3) -> MILTrainConfig:
     return from_dict(MILTrainConfig, {"slides": {"slides_csv": str(labels)},
-                                      "encoder": {"input_size": ENCODER_INPUT}, "tiles": {"num_workers": 0},
+                                      "encoder": {"source": "timm:convnextv2_atto", "input_size": ENCODER_INPUT},
+                                      "tiles": {"num_workers": 0},
                                       "training": {"epochs": epochs}})
 
 
@@ -71,7 +72,7 @@ def test_run_folder_is_complete(mil_run: Path, cohort: Path) -> None:
     assert metrics["n_slides"] == int((readable["subset"] == "test").sum())
     curves = pd.read_csv(mil_run / "logs" / "metrics.csv")
     assert "val_loss" in curves.columns and (mil_run / "checkpoints" / "last.ckpt").is_file()
-    assert len(list((mil_run / "cache").glob("*.safetensors"))) == 6
+    assert len(list((mil_run / "cache").glob("tiles-*/*.safetensors"))) == 6
 
 
 def test_each_tile_is_read_once_and_a_rerun_reads_nothing(cohort: Path, tmp_path: Path,
@@ -79,7 +80,7 @@ def test_each_tile_is_read_once_and_a_rerun_reads_nothing(cohort: Path, tmp_path
     reads = ReadCounter(monkeypatch)
     run = tmp_path / "run"
     train_mil(_config(cohort, epochs=3), run, progress=False)
-    cache = sorted((run / "cache").glob("*.safetensors"))
+    cache = sorted((run / "cache").glob("tiles-*/*.safetensors"))
     n_tiles = 0
     for path in cache:
         with safe_open(str(path), framework="pt") as handle:
@@ -100,7 +101,7 @@ def test_changed_slide_invalidates_only_its_cache_entry(cohort: Path, mil_run: P
     # the encoder saved in the run has the fingerprint its cache was keyed with
     model = build_mil_model(read_json(mil_run / "config.json"))
     load_run_weights(mil_run, model)
-    shutil.copytree(mil_run / "cache", tmp_path / "cache")
+    shutil.copytree(mil_run / "cache", tmp_path / "cache")  # tiles-<fingerprint>/ inside
     labels = read_slide_labels(cohort)
     encoded: list[str] = []
     original = tile_cache.encode_slide
@@ -131,7 +132,7 @@ def test_bad_slide_in_a_batch_is_logged_and_skipped(mil_run: Path, tmp_path: Pat
         cache = TileFeatureCache(tmp_path / "cache", model.encoder, settings, pick_device(None))
         bags, skipped = encode_cohort(cache, _slides(labels))
     assert [entry["slide_id"] for entry in skipped] == ["broken"] and len(bags) == 6
-    assert (tmp_path / "cache" / "broken.failed.json").is_file()  # the reason is kept for other processes
+    assert len(list((tmp_path / "cache").glob("tiles-*/broken.failed.json"))) == 1  # kept for other processes
     assert "broken.tiff" in caplog.text
 
 

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-TINY_SEW = {"k": 2, "detail_window": 256, "n_superpixels": 48, "detail_superpixels": 16, "train_pool": 4,
-            "hidden": 32, "detail_hidden": 32, "transformer_layers": 1}
+# two windows of one 256 px tile each, a few dozen superpixels, a tiny random-weights encoder (the encoder
+# is exercised on its own in tests/encoder; here it only has to be the same for training and analysis)
+TINY_SEW = {"k": 2, "window_tiles": 1, "min_gap_um": 100.0, "n_superpixels": 48, "hidden": 32,
+            "detail_hidden": 32, "transformer_layers": 1}
+TINY_ENCODER = {"source": "timm:test_resnet", "input_size": 32}
 
 
 def sew_settings(labels: Path, flat: dict[str, object], **training: object) -> object:
@@ -17,12 +20,13 @@ def sew_settings(labels: Path, flat: dict[str, object], **training: object) -> o
     from pathfocus.training.sew.config import SEWTrainConfig
 
     sections = split_flat_settings({**flat, **training})
-    return from_dict(SEWTrainConfig, {"slides": {"slides_csv": str(labels)}, **sections})
+    return from_dict(SEWTrainConfig, {"slides": {"slides_csv": str(labels)}, "encoder": TINY_ENCODER,
+                                      **sections})
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> None:
-    """SEW's tensors are tiny; on a busy 2-core machine two torch threads only spin (see sew_graphs)."""
+    """SEW's tensors are tiny; on a busy 2-core machine two torch threads only spin."""
     import torch
 
     torch.set_num_threads(1)
@@ -30,7 +34,7 @@ def _one_torch_thread() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_sew() -> dict[str, object]:
-    """SEW settings small enough for tests (two regions of 256 px, a few dozen superpixels)."""
+    """SEW settings small enough for tests."""
     return dict(TINY_SEW)
 
 

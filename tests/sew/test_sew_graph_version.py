@@ -1,4 +1,4 @@
-"""A run trained on graphs built by older code still loads, with a warning that says to retrain it."""
+"""Runs of other graph versions load with a warning; runs of the old superpixel detail branch are refused."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from pathfocus.analysis.sew import load_sew_model
 from pathfocus.engines.sew.reading import GRAPH_VERSION
+from pathfocus.errors import CheckpointError
 
 
 def test_current_run_loads_quietly_and_older_one_warns(sew_run: Path, tmp_path: Path,
@@ -23,10 +24,18 @@ def test_current_run_loads_quietly_and_older_one_warns(sew_run: Path, tmp_path: 
     old = tmp_path / "old-run"
     shutil.copytree(sew_run, old)
     config = json.loads((old / "config.json").read_text())
-    del config["graph_version"]  # runs trained before graph versions were recorded
+    config["graph_version"] = GRAPH_VERSION - 1
     (old / "config.json").write_text(json.dumps(config))
     with caplog.at_level(logging.WARNING, logger="pathfocus"):
         model, _, _ = load_sew_model(old, device="cpu")
     assert model is not None
-    assert any("older pathfocus" in record.getMessage() and "retrain" in record.getMessage()
+    assert any("another pathfocus" in record.getMessage() and "retrain" in record.getMessage()
                for record in caplog.records)
+
+
+def test_a_run_of_the_superpixel_detail_branch_says_to_retrain(sew_run: Path, tmp_path: Path) -> None:
+    old = tmp_path / "v1-run"
+    shutil.copytree(sew_run, old)
+    (old / "config.json").write_text(json.dumps({"kind": "sew", "sew": {"k": 8}, "class_names": ["0", "1"]}))
+    with pytest.raises(CheckpointError, match="retrain it"):
+        load_sew_model(old, device="cpu")

@@ -1,4 +1,4 @@
-"""SEW's losses against hand-written formulas, and which terms each ablation keeps."""
+"""SEW's losses against hand-written formulas, the pseudo-labels, and which terms each ablation keeps."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import torch
 from pathfocus.engines.sew.settings import split_flat_settings
 from pathfocus.models.sew_settings import SEWArchitecture
 from pathfocus.training.sew.config import SEWTraining
-from pathfocus.training.sew.losses import consistency_loss, focus_loss, sew_loss
+from pathfocus.training.sew.losses import (
+    UNKNOWN,
+    consistency_loss,
+    focus_loss,
+    pseudo_labels,
+    region_loss,
+    sew_loss,
+)
 
 
 def test_consistency_is_one_minus_cosine_towards_the_detached_detail_cls() -> None:
@@ -21,35 +28,56 @@ def test_consistency_is_one_minus_cosine_towards_the_detached_detail_cls() -> No
     assert loss.item() == pytest.approx(0.5)
     loss.backward()
     assert b.grad is None and a.grad is not None  # only the global side moves
-    c = torch.tensor([[3.0, 4.0]])
-    d = torch.tensor([[4.0, 3.0]])
-    assert consistency_loss(c, d).item() == pytest.approx(1 - 24 / 25)
+    assert consistency_loss(torch.tensor([[3.0, 4.0]]), torch.tensor([[4.0, 3.0]])).item() == pytest.approx(
+        1 - 24 / 25)
 
 
-def test_focus_loss_is_bce_towards_detached_lesion_scores() -> None:
-    focus = torch.tensor([0.5, -1.0], requires_grad=True)
-    lesion = torch.tensor([0.9, 0.2], requires_grad=True)
-    loss = focus_loss(focus, lesion)
-    expected = 0.0
-    for f, t in zip([0.5, -1.0], [0.9, 0.2], strict=True):
-        p = 1 / (1 + math.exp(-f))
-        expected -= t * math.log(p) + (1 - t) * math.log(1 - p)
-    assert loss.item() == pytest.approx(expected / 2, rel=1e-5)
+def _bce(logit: float, target: float) -> float:
+    p = 1 / (1 + math.exp(-logit))
+    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
+
+
+def test_focus_loss_calibrates_every_window_to_detached_lesion_scores() -> None:
+    focus = [torch.tensor([0.5, -1.0], requires_grad=True), torch.tensor([2.0], requires_grad=True)]
+    lesion = [torch.tensor([0.9, 0.2], requires_grad=True), torch.tensor([0.7], requires_grad=True)]
+    loss = focus_loss(focus, lesion, lesion_free=[False, True])
+    # slide 1 against its scores; slide 2 is lesion-free: its windows' targets are 0 whatever the score
+    expected = ((_bce(0.5, 0.9) + _bce(-1.0, 0.2)) / 2 + _bce(2.0, 0.0)) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
     loss.backward()
-    assert lesion.grad is None  # the detail branch is the teacher: no gradient into it
-    assert focus.grad is not None and torch.all(focus.grad != 0)
+    assert lesion[0].grad is None  # the detail branch is the teacher: no gradient into it
+    assert all(f.grad is not None and torch.all(f.grad != 0) for f in focus)
 
 
-def _inputs() -> dict[str, torch.Tensor]:
+def test_pseudo_labels_top_and_bottom_k() -> None:
+    lesion = torch.tensor([0.1, 0.9, 0.5, 0.8, 0.05, 0.3])
+    labels = pseudo_labels(lesion, target=1, normal_class=0, k=2)
+    assert labels.tolist() == [0, 1, UNKNOWN, 1, 0, UNKNOWN]  # top-2 lesion, bottom-2 normal
+    assert pseudo_labels(lesion, target=0, normal_class=0, k=2).tolist() == [0] * 6  # normal slide: all
+    graded = pseudo_labels(lesion, target=2, normal_class=0, k=1)
+    assert graded.tolist() == [UNKNOWN, 2, UNKNOWN, UNKNOWN, 0, UNKNOWN]
+    known = torch.tensor([UNKNOWN, 0, UNKNOWN, UNKNOWN, 1, UNKNOWN])  # annotations win
+    assert pseudo_labels(lesion, 1, 0, 2, known).tolist() == [0, 0, UNKNOWN, 1, 1, UNKNOWN]
+
+
+def test_region_loss_weighs_slides_equally() -> None:
+    logits = [torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), torch.tensor([[0.0, 3.0]])]
+    labels = [torch.tensor([0, 1, UNKNOWN]), torch.tensor([0])]
+    ce = torch.nn.functional.cross_entropy
+    expected = (ce(logits[0][:2], labels[0][:2]) + ce(logits[1], labels[1])) / 2
+    assert region_loss(logits, labels).item() == pytest.approx(expected.item())
+
+
+def _inputs() -> dict[str, object]:
     generator = torch.Generator().manual_seed(0)
     return {"labels": torch.tensor([0, 2]), "global_logits": torch.randn(2, 3, generator=generator),
             "detail_logits": torch.randn(2, 3, generator=generator),
             "global_projection": torch.randn(2, 4, generator=generator),
             "detail_cls": torch.randn(2, 4, generator=generator),
-            "visited_focus": torch.randn(5, generator=generator),
-            "visited_lesion": torch.rand(5, generator=generator),
-            "region_logits": torch.randn(5, 3, generator=generator),
-            "region_slide": torch.tensor([0, 0, 0, 1, 1])}
+            "region_logits": [torch.randn(4, 3, generator=generator), torch.randn(5, 3, generator=generator)],
+            "window_labels": [torch.zeros(4, dtype=torch.long), torch.tensor([2, 0, UNKNOWN, UNKNOWN, UNKNOWN])],
+            "window_focus": [torch.randn(4, generator=generator), torch.randn(5, generator=generator)],
+            "lesion": [torch.rand(4, generator=generator), torch.rand(5, generator=generator)]}
 
 
 def test_total_loss_is_the_weighted_sum() -> None:
@@ -57,21 +85,20 @@ def test_total_loss_is_the_weighted_sum() -> None:
     x = _inputs()
     total, parts = sew_loss(SEWArchitecture(num_classes=3), training, **x)
     ce = torch.nn.functional.cross_entropy
-    region_labels = torch.tensor([0, 0, 0, 2, 2])  # each region carries its slide's label
     expected = (ce(x["global_logits"], x["labels"]) + ce(x["detail_logits"], x["labels"])
-                + 0.7 * ce(x["region_logits"], region_labels)
+                + 0.7 * region_loss(x["region_logits"], x["window_labels"])
                 + 0.3 * consistency_loss(x["global_projection"], x["detail_cls"])
-                + 2.0 * focus_loss(x["visited_focus"], x["visited_lesion"]))
-    assert set(parts) == {"ce_global", "ce_detail", "ce_region", "consistency", "focus"}
+                + 2.0 * focus_loss(x["window_focus"], x["lesion"], [True, False]))
+    assert set(parts) == {"ce_global", "ce_detail", "region", "consistency", "focus"}
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize(("changes", "terms"), [
-    ({"use_consistency": False}, {"ce_global", "ce_detail", "ce_region", "focus"}),
-    ({"use_focus_loss": False}, {"ce_global", "ce_detail", "ce_region", "consistency"}),
+    ({"use_consistency": False}, {"ce_global", "ce_detail", "region", "focus"}),
+    ({"use_focus_loss": False}, {"ce_global", "ce_detail", "region", "consistency"}),
     ({"lambda_region": 0.0}, {"ce_global", "ce_detail", "consistency", "focus"}),
     ({"branches": "global"}, {"ce_global"}),
-    ({"branches": "detail"}, {"ce_detail", "ce_region", "consistency", "focus"}),
+    ({"branches": "detail"}, {"ce_detail", "region", "consistency", "focus"}),
 ])
 def test_ablations_drop_terms(changes: dict[str, object], terms: set[str]) -> None:
     sections = split_flat_settings({"num_classes": 3, **changes})

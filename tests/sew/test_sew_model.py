@@ -51,20 +51,34 @@ def test_global_branch_keeps_graphs_apart() -> None:
 
 
 def test_detail_branch_shapes_and_fusion() -> None:
-    model = _model()
-    regions = _graphs([12, 9, 15, 7, 11], model.architecture.detail_features)
-    region_slide = torch.tensor([0, 0, 0, 1, 1])
-    out = model.forward_detail(regions.x, regions.edge_index, regions.batch, region_slide, 2)
+    model = _model(tile_features=24)
+    tiles = torch.randn(9, 24)
+    tile_window = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4, 4])  # five windows of 1-3 tiles
+    tokens = model.detail_branch.windows(tiles, tile_window, 5)
+    assert tokens.shape == (5, 16)
+    window_slide = torch.tensor([0, 0, 0, 1, 1])
+    out = model.detail_branch(tokens, window_slide, 2)
     assert out.logits.shape == (2, 3)
     assert out.regions.shape == (5, 16)
     assert out.region_logits.shape == (5, 3)
-    # lesion score = 1 - P(normal class 0) of each region on its own
+    # lesion score = 1 - P(normal class 0) of each window on its own
     torch.testing.assert_close(out.lesion, 1 - torch.softmax(out.region_logits, dim=1)[:, 0])
     torch.testing.assert_close(out.attention[:3].sum(), torch.tensor(1.0))
     torch.testing.assert_close(out.attention[3:].sum(), torch.tensor(1.0))
     assert model.project_global(torch.randn(2, 16)).shape == (2, 16)
     fused = model.fuse(torch.zeros(2, 3), out.logits)
-    torch.testing.assert_close(fused, out.logits / 2)
+    torch.testing.assert_close(fused, out.logits / 2)  # the default global weight is 0.5
+    model.global_weight.fill_(0.0)
+    torch.testing.assert_close(model.fuse(torch.randn(2, 3), out.logits), out.logits)
+
+
+def test_a_window_is_scored_on_its_own() -> None:
+    """A window's lesion score does not depend on the other windows read (focus is calibrated on it)."""
+    model = _model(tile_features=8)
+    tiles = torch.randn(4, 8)
+    alone = model.detail_branch.windows(tiles[:2], torch.tensor([0, 0]), 1)
+    together = model.detail_branch.windows(tiles, torch.tensor([0, 0, 1, 1]), 2)
+    torch.testing.assert_close(model.detail_branch.score(alone)[1], model.detail_branch.score(together[:1])[1])
 
 
 @pytest.mark.parametrize("branches", ["global", "detail"])

@@ -14,6 +14,7 @@ from pathfocus.analysis.analyzers import load_analyzer
 from pathfocus.analysis.sew import SEWAnalyzer
 from pathfocus.analysis.slide_eval import evaluate_slide_run
 from pathfocus.analysis.slide_outputs import write_slide_outputs
+from pathfocus.engines.encoders import encoder_from_record
 from pathfocus.engines.sew.settings import run_settings
 from pathfocus.markers.extract import extract_region_features
 from pathfocus.markers.features import RegionFeatures
@@ -26,22 +27,23 @@ def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
     assert config["class_names"] == ["0", "1"]
     assert config["reading"]["k"] == 2 and config["architecture"]["num_classes"] == 2
     assert config["training"]["epochs"] == 2  # the resolved settings, one section per concern
+    assert config["encoder"]["name"] == "test_resnet" and "RANDOM weights" in config["encoder"]["description"]
     architecture, _ = run_settings(config)
-    model = SEWModel(architecture)
-    load_run_weights(sew_run, model)  # strict: every tensor present with its shape
+    model = SEWModel(architecture, encoder_from_record(config["encoder"]))
+    load_run_weights(sew_run, model)  # strict: every tensor present with its shape, the encoder's too
     assert (sew_run / "training_summary.json").is_file() and not (sew_run / "metrics.json").exists()
     metrics = read_training_summary(sew_run)
     expected = {"best_epoch", "val_slide_loss", "val_loss", "val_accuracy", "seconds", "n_train",
-                "windows_read"}
+                "global_weight", "encoder"}
     assert expected <= set(metrics)
+    assert metrics["global_weight"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 6
     splits = pd.read_csv(sew_run / "splits.csv")
     assert set(splits["subset"]) == {"train", "val", "test"}
     assert (sew_run / "checkpoints" / "last.ckpt").is_file()
     assert (sew_run / "logs" / "metrics.csv").is_file()
-    # the second epoch read no window it had read before: pools are prefetched, then cached
-    assert metrics["windows_read"] <= 4 * (metrics["n_train"] + metrics["n_val"]) + 1
-    assert any((sew_run / "cache").glob("thumbnails-*/*.safetensors"))
+    assert any((sew_run / "cache").glob("graphs-*/*.safetensors"))
+    assert len(list((sew_run / "cache").glob("tiles-*/*.safetensors"))) == metrics["n_train"] + metrics["n_val"]
 
 
 def test_analyze_writes_json_heatmap_and_geojson(sew_run: Path, cohort: Path, tmp_path: Path) -> None:
@@ -49,7 +51,7 @@ def test_analyze_writes_json_heatmap_and_geojson(sew_run: Path, cohort: Path, tm
     analysis = load_analyzer(sew_run).analyze(slide)
     assert isinstance(load_analyzer(sew_run), SEWAnalyzer)
     assert len(analysis.regions) == 2
-    assert analysis.pixels_read == 2 * 256 * 256
+    assert analysis.pixels_read == 2 * 256 * 256  # two windows of one 256 px tile, counted by the reader
     assert abs(sum(analysis.probabilities) - 1) < 1e-5
     assert analysis.heatmap.shape == analysis.thumbnail.shape[:2]
     assert 0.0 <= analysis.heatmap.min() and analysis.heatmap.max() <= 1.0
@@ -113,18 +115,19 @@ def test_region_features_for_markers(sew_run: Path, cohort: Path) -> None:
     grid = extract_region_features(sew_run, slides[:1], all_tissue=True)
     assert len(grid) > len(focused) // 2
     assert (grid.boxes[:, 2] == 256).all()
-    assert np.all(np.diff(grid.focus) <= 1e-9)  # ordered by focus
+    assert np.all(np.diff(grid.focus) <= 1e-6)  # ordered by focus
 
 
-def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path,
-                                            tiny_sew: dict[str, object]) -> None:
+def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path, tiny_sew: dict[str, object],
+                                            settings) -> None:  # type: ignore[no-untyped-def]
     """`train sew --config` reads one section per concern; flags override it; the run records the result."""
     import yaml
 
     from pathfocus.cli.main import app
-    from pathfocus.engines.sew.settings import split_flat_settings
+    from pathfocus.configs import to_dict
 
-    sections = split_flat_settings(dict(tiny_sew) | {"epochs": 3, "k": 3})
+    sections = to_dict(settings(cohort / "labels.csv", dict(tiny_sew) | {"epochs": 3, "k": 3}))
+    del sections["slides"]
     (tmp_path / "sew.yaml").write_text(yaml.safe_dump(sections))
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", "sew", "--slides", str(cohort / "labels.csv"), "--out",

@@ -19,7 +19,7 @@ def test_threaded_reads_give_the_sequential_result(sew_run: Path, cohort: Path) 
         assert two.probabilities == one.probabilities
         assert two.regions == one.regions
         reading = sequential.reading
-        assert two.pixels_read == one.pixels_read == reading.k * reading.detail_window ** 2
+        assert two.pixels_read == one.pixels_read == reading.k * reading.tiles.tile_size ** 2
         assert two.extra | {"read_threads": 0} == one.extra | {"read_threads": 0}
         np.testing.assert_array_equal(two.heatmap, one.heatmap)
     slide = sorted((cohort / "slides").glob("*"))[0]

@@ -1,4 +1,4 @@
-"""Focus regions always lie on tissue: anchors inside their own superpixel, windows inside the slide."""
+"""SEW's windows are blocks of the baseline's own tile grid, on tissue, with a focus from the superpixels."""
 
 from __future__ import annotations
 
@@ -8,87 +8,68 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pathfocus.engines.sew.graphs import (
-    anchor_pixels,
-    build_thumbnail_graph,
-    read_detail_graph,
-    region_window,
-)
+from pathfocus.engines.sew.detail import encode_windows
+from pathfocus.engines.sew.graphs import build_thumbnail_graph
 from pathfocus.engines.sew.reading import SEWReading
+from pathfocus.engines.tile_settings import TISSUE_MPP
+from pathfocus.engines.windows import window_overlap
+from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.slide.reader import open_slide
+from pathfocus.slide.tiling import tile_grid
+from pathfocus.slide.tissue import TissueConfig, slide_tissue
 
 
-def test_anchor_of_a_c_shaped_superpixel_is_inside_it() -> None:
-    labels = np.zeros((20, 20), np.int32)
-    labels[2:18, 2:5] = 1  # a "C": its centroid lies in the empty middle
-    labels[2:5, 2:15] = 1
-    labels[15:18, 2:15] = 1
-    labels[8:12, 10:14] = 2
-    anchors = anchor_pixels(labels).astype(int)
-    for node, (col, row) in enumerate(anchors, start=1):
-        assert labels[row, col] == node
-    rows, cols = np.nonzero(labels == 1)
-    assert labels[int(rows.mean()), int(cols.mean())] == 0  # the centroid itself is off the superpixel
-
-
-def _nearest_pixel_by_sorting(labels: np.ndarray) -> np.ndarray:
-    """Reference: sort pixels by (node, distance to its centroid, raster index); each node's first."""
-    flat = labels.ravel()
-    n = int(flat.max())
-    index = np.flatnonzero(flat)
-    rows, cols = np.divmod(index, labels.shape[1])
-    owner = flat[index] - 1
-    count = np.bincount(owner, minlength=n)
-    cy = np.bincount(owner, rows, minlength=n) / count
-    cx = np.bincount(owner, cols, minlength=n) / count
-    distance = (rows - cy[owner]) ** 2 + (cols - cx[owner]) ** 2
-    order = np.lexsort((index, distance, owner))
-    first = order[np.searchsorted(owner[order], np.arange(n))]
-    return np.stack([cols[first], rows[first]], axis=1).astype(float)
-
-
-def test_anchors_are_the_nearest_own_pixel_with_raster_order_breaking_ties() -> None:
-    """Blocky labels (as upsampled SLIC gives) put centroids on pixel-edge halves, where ties happen."""
-    rng = np.random.default_rng(0)
-    for _ in range(40):
-        blocks = np.kron(rng.integers(0, 5, (6, 7)), np.ones((4, 4), int))
-        _, labels = np.unique(blocks, return_inverse=True)
-        labels = labels.reshape(blocks.shape) + (0 if (blocks == 0).any() else 1)
-        np.testing.assert_array_equal(anchor_pixels(labels), _nearest_pixel_by_sorting(labels))
-
-
-def test_every_candidate_window_is_on_tissue_and_inside_the_slide(cohort: Path) -> None:
-    config = SEWReading(n_superpixels=48, detail_window=256, detail_superpixels=16)
+def test_windows_hold_exactly_the_baselines_tiles(cohort: Path) -> None:
+    reading = SEWReading(n_superpixels=48, window_tiles=2)
     path = next((cohort / "slides").glob("*.tiff"))
     with open_slide(path) as slide:
-        graph = build_thumbnail_graph(slide, config, keep_pixels=True)
-        width, height = slide.dimensions
-        truth = np.asarray(Image.open(cohort / "masks" / f"{path.stem}_tissue.png")) > 0
-        assert graph.x.shape[0] == graph.labels.max() > 10
-        for node, anchor in enumerate(graph.anchors):
-            col, row = (anchor / graph.base_per_pixel).astype(int)
-            assert graph.labels[row, col] == node + 1 and graph.mask[row, col]
-            region = region_window(anchor, graph, config)
-            assert 0 <= region.x and region.x + region.w <= width
-            assert 0 <= region.y and region.y + region.h <= height
-            assert region.x <= anchor[0] <= region.x + region.w
-            assert region.y <= anchor[1] <= region.y + region.h
-            # the ground-truth tissue mask (16 level-0 px per pixel) has tissue inside the window
-            rows = slice(region.y // 16, (region.y + region.h) // 16)
-            window_truth = truth[rows, region.x // 16:(region.x + region.w) // 16]
-            assert window_truth.mean() > 0.05
-        detail = read_detail_graph(slide, graph, region_window(graph.anchors[0], graph, config), config)
-    assert detail.pixels_read == 256 * 256
-    assert detail.x.shape[1] == 16 and detail.x.shape[0] >= 1
-    assert torch.isfinite(detail.x).all()
+        graph = build_thumbnail_graph(slide, reading, keep_pixels=True)
+        baseline = tile_grid(slide, mpp=0.5, size=256, min_tissue=0.5,
+                             tissue=slide_tissue(slide, TissueConfig(TISSUE_MPP)))
+    windows = graph.windows
+    np.testing.assert_array_equal(windows.tile_coords, baseline.coords)  # the very same tiles
+    truth = np.asarray(Image.open(cohort / "masks" / f"{path.stem}_tissue.png")) > 0
+    for window in range(len(windows)):
+        tiles = windows.tiles_of(window)
+        assert 1 <= len(tiles) <= 4
+        x, y, w, h = windows.boxes[window]
+        corners = windows.tile_coords[tiles]
+        assert corners[:, 0].min() == x and corners[:, 1].min() == y  # the box bounds its tiles
+        assert (corners[:, 0] + 256).max() == x + w and (corners[:, 1] + 256).max() == y + h
+        assert (corners // 512 == corners[0] // 512).all()  # one 2 x 2 block of the grid
+        assert truth[y // 16:(y + h) // 16, x // 16:(x + w) // 16].mean() > 0.2  # on drawn tissue
+    np.testing.assert_allclose(windows.overlap.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_windows_near_the_border_are_clamped(cohort: Path) -> None:
-    config = SEWReading(n_superpixels=48, detail_window=512)
+def test_overlap_shares_are_pixel_counts() -> None:
+    labels = np.zeros((8, 8), np.int64)
+    labels[:, :4] = 1
+    labels[:, 4:] = 2
+    labels[6:, 6:] = 3
+    boxes = np.array([[0, 0, 8, 16], [4, 0, 8, 8], [12, 12, 4, 4]])  # level-0, 2 px per label pixel
+    overlap = window_overlap(boxes, labels, 2.0)
+    np.testing.assert_allclose(overlap[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(overlap[1], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(overlap[2], [0.0, 0.0, 1.0])
+
+
+def test_reading_windows_reads_their_tiles_and_counts_it(cohort: Path) -> None:
+    reading = SEWReading(n_superpixels=48, window_tiles=2)
     path = next((cohort / "slides").glob("*.tiff"))
+    encoder = TileEncoder("test_resnet", input_size=32)
     with open_slide(path) as slide:
-        graph = build_thumbnail_graph(slide, config)
-    corner = region_window(np.array([3.0, 5.0]), graph, config)
-    assert (corner.x, corner.y) == (0, 0)
-    far = region_window(np.array(graph.slide_size, dtype=float), graph, config)
-    assert far.x + far.w == graph.slide_size[0] and far.y + far.h == graph.slide_size[1]
+        graph = build_thumbnail_graph(slide, reading)
+        before = slide.reads.pixels
+        chosen = [0, len(graph.windows) - 1]
+        features, owner, pixels, tiles = encode_windows(slide, graph.windows, chosen, reading.tiles, encoder)
+        assert sum(pixels) == slide.reads.pixels - before  # what the reader counted
+        expected = [int(np.prod(graph.windows.boxes[w, 2:])) for w in chosen]  # level 0 at 0.5 um/px
+        assert pixels == expected
+        direct = slide.read_region(tuple(int(v) for v in graph.windows.tile_coords[0]), (256, 256), 0.5)
+    assert features.shape == (len(owner), encoder.num_features)
+    n_first = len(graph.windows.tiles_of(0))
+    assert owner.tolist()[:n_first] == [0] * n_first and owner.tolist()[n_first:] == [1] * (len(owner) - n_first)
+    np.testing.assert_array_equal(tiles[0][0], direct)  # a window's tile is the baseline's tile, pixel for pixel
+    with torch.no_grad():
+        alone = encoder(torch.from_numpy(direct).permute(2, 0, 1)[None].float() / 255)
+    torch.testing.assert_close(features[0:1], alone, rtol=1e-4, atol=1e-5)

@@ -139,3 +139,26 @@ def test_slide_pickles_without_its_handle(slide_path: Path) -> None:
     clone = pickle.loads(pickle.dumps(slide))
     assert clone._osr is None
     assert np.array_equal(clone.read_region((300, 300), (64, 64), 0.5), before)
+
+
+def test_the_read_log_counts_what_openslide_was_asked_for(slide_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every read is counted at the level and size it reached OpenSlide (an independent count agrees)."""
+    from pathfocus.slide import reader
+
+    seen: list[int] = []
+    original = reader._read_rgba
+
+    def counting(handle, base_xy, level, size):  # type: ignore[no-untyped-def]
+        seen.append(size[0] * size[1])
+        return original(handle, base_xy, level, size)
+
+    monkeypatch.setattr(reader, "_read_rgba", counting)
+    with open_slide(slide_path) as slide:
+        slide.read_region((0, 0), (100, 60), 3.0)  # level 1 read at 150 x 90, resized down
+        slide.read_region((64, 64), (256, 256), 0.5)
+        slide.thumbnail(8.0)
+        assert slide.reads.pixels == sum(seen) and slide.reads.reads == 3
+        assert slide.reads.by_level()[1] == 150 * 90 and slide.reads.by_level()[0] == 256 * 256
+        clone = pickle.loads(pickle.dumps(slide))
+    assert clone.reads.pixels == sum(seen)

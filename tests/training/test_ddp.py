@@ -51,7 +51,7 @@ def _validate(table: pd.DataFrame, cache_dir: Path, devices: int) -> dict[str, f
 
 def test_two_processes_match_one_and_encode_each_slide_once(cohort: pd.DataFrame, tmp_path: Path) -> None:
     two = _validate(cohort, tmp_path / "cache", devices=2)
-    files = sorted((tmp_path / "cache").glob("*.safetensors"))
+    files = sorted((tmp_path / "cache").glob("tiles-*/*.safetensors"))
     assert len(files) == len(cohort)  # every slide encoded, once: one file each
     writers = []
     for file in files:

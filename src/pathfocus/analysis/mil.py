@@ -87,7 +87,8 @@ class MILAnalyzer:
             heatmap=heatmap,
             extra={"method": "mil", "slide_mpp": tiles.slide.mpp, "n_tiles": len(tiles.grid),
                    "tile_size": tiles.grid.spec.size, "read_mpp": tiles.grid.spec.mpp,
-                   "encoder": self.config["encoder"]["name"], "tile_workers": self.settings.workers},
+                   "encoder": self.config["encoder"]["name"], "tile_workers": self.settings.workers,
+                   "thumbnail_pixels_read": tiles.thumbnail_pixels_read},
         )
 
 

@@ -7,6 +7,7 @@ import typer
 from pathfocus.cli import (
     data_cmds,
     demo_cmds,
+    encoder_cmds,
     explain_cmds,
     markers_cmds,
     mil_cmds,
@@ -27,7 +28,7 @@ app = typer.Typer(
 groups = {
     "synth": typer.Typer(help="Make built-in synthetic data (patches, slides).", no_args_is_help=True),
     "slide": typer.Typer(help="Inspect and tile whole-slide images.", no_args_is_help=True),
-    "train": typer.Typer(help="Train a patch, SEW or MIL model into a run folder.", no_args_is_help=True),
+    "train": typer.Typer(help="Train a patch, SEW, MIL model or a tile encoder into a run folder.", no_args_is_help=True),
 }
 for group_name, group in groups.items():
     app.add_typer(group, name=group_name)
@@ -45,6 +46,7 @@ AREAS = (
     run_cmds,
     sew_cmds,
     mil_cmds,
+    encoder_cmds,
     markers_cmds,
     explain_cmds,
     demo_cmds,

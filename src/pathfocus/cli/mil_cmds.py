@@ -10,6 +10,7 @@ import typer
 from pathfocus.cli.common import CONFIG_HELP, console, default, user_errors
 from pathfocus.engines.tile_settings import TileSettings
 from pathfocus.models.backbones import TileEncoderSpec
+from pathfocus.training.encoder.config import SSLSettings
 from pathfocus.training.mil.config import MILTraining
 
 
@@ -23,8 +24,14 @@ def train_mil(
     epochs: int | None = typer.Option(None, "--epochs", help="Most epochs" + default(MILTraining, "epochs")),
     patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience in epochs, on "
                                         "val_loss" + default(MILTraining, "patience")),
-    encoder: str | None = typer.Option(None, "--encoder", help="Frozen timm tile encoder"
-                                       + default(TileEncoderSpec, "name")),
+    encoder: str | None = typer.Option(None, "--encoder", help="Tile encoder, shared with `train sew`: ssl "
+                                       "(default: SimCLR-pretrained on the training slides), ssl:DIR, "
+                                       "timm:NAME (random weights unless --pretrained/--weights) or hf-hub:ID."),
+    encoder_backbone: str | None = typer.Option(None, "--encoder-backbone", help="timm backbone an ssl "
+                                                "encoder is pretrained from"
+                                                + default(TileEncoderSpec, "backbone")),
+    ssl_epochs: int | None = typer.Option(None, "--ssl-epochs", help="Epochs of self-supervised pretraining "
+                                          "of the default encoder" + default(SSLSettings, "epochs")),
     encoder_input_size: int | None = typer.Option(None, "--encoder-input-size", help="Tiles are resized to "
                                                   "this before encoding; reading is always at full tile size"
                                                   + default(TileEncoderSpec, "input_size", " px")),
@@ -46,8 +53,9 @@ def train_mil(
     strategy: str | None = typer.Option(None, "--strategy", help="Passed to Lightning, e.g. ddp"
                                         + default(MILTraining, "strategy")),
     seed: int | None = typer.Option(None, "--seed", help="Seed" + default(MILTraining, "seed")),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Tile-feature cache to use or fill "
-                                          "(default: OUT/cache)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Cache of encoders and tile features to "
+                                          "use or fill (shared with `train sew` on the same slides; default: "
+                                          "OUT/cache)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
 ) -> None:
     """Train the MIL baseline; writes config.json, model.safetensors, training_summary.json, splits.csv."""
@@ -58,8 +66,9 @@ def train_mil(
     overrides: dict[str, Any] = {
         "slides": {"slides_csv": None if slides is None else str(slides),
                    "splits_csv": None if splits is None else str(splits)},
-        "encoder": {"name": encoder, "input_size": encoder_input_size, "pretrained": pretrained or None,
-                    "weights": None if weights is None else str(weights)},
+        "encoder": {"source": encoder, "backbone": encoder_backbone, "input_size": encoder_input_size,
+                    "pretrained": pretrained or None, "weights": None if weights is None else str(weights)},
+        "ssl": {"epochs": ssl_epochs},
         "tiles": {"tile_size": tile_size, "mpp": mpp, "min_tissue": min_tissue, "batch_size": batch_size,
                   "num_workers": workers},
         "training": {"epochs": epochs, "patience": patience, "lr": lr, "devices": devices,

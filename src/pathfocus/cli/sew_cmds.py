@@ -7,10 +7,20 @@ from typing import Any
 
 import typer
 
-from pathfocus.cli.common import CONFIG_HELP, console, default, user_errors
+from pathfocus.cli.common import CONFIG_HELP, console, default, err_console, user_errors
+from pathfocus.configs import default_of
 from pathfocus.engines.sew.reading import SEWReading
+from pathfocus.engines.tile_settings import TileSettings
+from pathfocus.errors import InputError
+from pathfocus.models.backbones import TileEncoderSpec
 from pathfocus.models.sew_settings import SEWArchitecture
+from pathfocus.training.encoder.config import SSLSettings
 from pathfocus.training.sew.config import SEWTraining
+
+
+ENCODER_HELP = ("Tile encoder, shared with `train mil`: ssl (default: SimCLR-pretrain --encoder-backbone on "
+                "the training slides, offline), ssl:DIR (from `train encoder`), timm:NAME (random weights "
+                "unless --pretrained/--weights) or hf-hub:ORG/NAME.")
 
 
 @user_errors
@@ -23,17 +33,35 @@ def train_sew(
     epochs: int | None = typer.Option(None, "--epochs", help="Most epochs" + default(SEWTraining, "epochs")),
     patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience in epochs, on "
                                         "val_slide_loss" + default(SEWTraining, "patience")),
-    k: int | None = typer.Option(None, "--k", help="Focus regions read at high magnification per slide"
+    k: int | None = typer.Option(None, "--k", help="Windows read at high magnification per slide"
                                  + default(SEWReading, "k")),
-    detail_mpp: float | None = typer.Option(None, "--detail-mpp", help="Resolution of the focus regions in "
-                                            "um/px" + default(SEWReading, "detail_mpp")),
-    detail_window: int | None = typer.Option(None, "--detail-window", help="Focus region side in pixels"
-                                             + default(SEWReading, "detail_window")),
+    window_tiles: int | None = typer.Option(None, "--window-tiles", help="A window is this many tiles on a "
+                                            "side" + default(SEWReading, "window_tiles")),
+    min_gap: float | None = typer.Option(None, "--min-gap", help="Least distance between window centres, "
+                                         "um" + default(SEWReading, "min_gap_um")),
+    tile_size: int | None = typer.Option(None, "--tile-size", help="Tile side in pixels at --detail-mpp"
+                                         + default(TileSettings, "tile_size")),
+    detail_mpp: float | None = typer.Option(None, "--detail-mpp", "--mpp", help="Resolution windows and tiles "
+                                            "are read at, um/px" + default(TileSettings, "mpp")),
+    detail_window: int | None = typer.Option(None, "--detail-window", help="Window side in pixels at "
+                                             "--detail-mpp (sets --window-tiles; a multiple of --tile-size)."),
     superpixels: int | None = typer.Option(None, "--superpixels", help="Superpixels over the thumbnail's "
                                            "tissue" + default(SEWReading, "n_superpixels")),
-    train_pool: int | None = typer.Option(None, "--train-pool", help="Candidate regions per slide in "
-                                          "training, 0 = every superpixel"
-                                          + default(SEWTraining, "train_pool")),
+    encoder: str | None = typer.Option(None, "--encoder", help=ENCODER_HELP),
+    encoder_backbone: str | None = typer.Option(None, "--encoder-backbone", help="timm backbone an ssl "
+                                                "encoder is pretrained from" + default(TileEncoderSpec, "backbone")),
+    encoder_input_size: int | None = typer.Option(None, "--encoder-input-size", help="Tiles are encoded at "
+                                                  "this side" + default(TileEncoderSpec, "input_size", " px")),
+    pretrained: bool = typer.Option(False, "--pretrained", help="timm:NAME with timm's published weights."),
+    weights: Path | None = typer.Option(None, "--weights", help="timm:NAME with local .safetensors weights."),
+    ssl_epochs: int | None = typer.Option(None, "--ssl-epochs", help="Epochs of self-supervised pretraining "
+                                          "of the default encoder" + default(SSLSettings, "epochs")),
+    embedding: str | None = typer.Option(None, "--detail-embedding", hidden=True,
+                                         help="Older name: timm:NAME means --encoder timm:NAME --pretrained."),
+    train_pool: int | None = typer.Option(None, "--train-pool", hidden=True, help="No longer used."),
+    annotations: Path | None = typer.Option(None, "--annotations", help="Folder of lesion annotations per "
+                                            "slide (<id>.geojson QuPath, <id>.xml ASAP/CAMELYON16, "
+                                            "<id>_lesion.png): windows' labels where given."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Slides per batch"
                                           + default(SEWTraining, "batch_size")),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(SEWTraining, "lr")),
@@ -41,16 +69,15 @@ def train_sew(
                                         + default(SEWArchitecture, "branches")),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Ablation: no consistency loss."),
     no_focus_loss: bool = typer.Option(False, "--no-focus-loss", help="Ablation: drop the focus loss."),
-    embedding: str | None = typer.Option(None, "--detail-embedding", help="CNN features per detail "
-                                         "superpixel: timm:<model> or kfde:<patch run folder>."),
     devices: str | None = typer.Option(None, "--devices", help="Passed to Lightning, e.g. 1, 4, auto"
                                        + default(SEWTraining, "devices")),
     strategy: str | None = typer.Option(None, "--strategy", help="Passed to Lightning, e.g. ddp"
                                         + default(SEWTraining, "strategy")),
     seed: int | None = typer.Option(None, "--seed", help="Seed of splits, sampling and weights"
                                     + default(SEWTraining, "seed")),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Graph cache to use or fill (runs on "
-                                          "the same slides may share one; default: OUT/cache)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Cache of encoders, graphs and tile "
+                                          "features to use or fill (runs on the same slides, `train mil` "
+                                          "included, may share one; default: OUT/cache)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
 ) -> None:
     """Train SEW; writes config.json, model.safetensors, training_summary.json, splits.csv, logs/, cache/."""
@@ -58,14 +85,20 @@ def train_sew(
     from pathfocus.training.sew.config import SEWTrainConfig
     from pathfocus.training.sew.run import train_sew as run
 
+    if train_pool is not None:
+        err_console.print("[yellow]note:[/] --train-pool is no longer used: training scores every window")
+    source, pretrained = encoder_source(encoder, embedding, pretrained)
     overrides: dict[str, Any] = {
         "slides": {"slides_csv": _text(slides), "splits_csv": _text(splits)},
         "architecture": {"branches": branches},
-        "reading": {"k": k, "detail_mpp": detail_mpp, "detail_window": detail_window,
-                    "n_superpixels": superpixels, "detail_embedding": embedding},
-        "training": {"epochs": epochs, "patience": patience, "train_pool": train_pool,
-                     "batch_size": batch_size, "lr": lr, "devices": devices, "strategy": strategy,
-                     "seed": seed,
+        "reading": {"k": k, "window_tiles": window_tiles_of(detail_window, tile_size, window_tiles),
+                    "min_gap_um": min_gap, "n_superpixels": superpixels,
+                    "tiles": {"tile_size": tile_size, "mpp": detail_mpp}},
+        "encoder": {"source": source, "backbone": encoder_backbone, "input_size": encoder_input_size,
+                    "pretrained": pretrained or None, "weights": _text(weights)},
+        "ssl": {"epochs": ssl_epochs},
+        "training": {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr,
+                     "devices": devices, "strategy": strategy, "seed": seed, "annotations": _text(annotations),
                      "use_consistency": False if no_consistency else None,
                      "use_focus_loss": False if no_focus_loss else None},
     }
@@ -74,10 +107,31 @@ def train_sew(
     if not summary:
         return
     auc = summary.get("val_auc")
-    console.print(f"trained SEW in {summary['seconds']} s ({summary['epochs_run']} epochs, "
-                  f"{summary['windows_read']} windows read); best validation epoch {summary['best_epoch']}: "
+    console.print(f"trained SEW in {summary['seconds']} s ({summary['epochs_run']} epochs, encoder: "
+                  f"{summary['encoder']['description']}); best validation epoch {summary['best_epoch']}: "
                   f"accuracy {summary.get('val_accuracy', float('nan')):.3f}, AUC "
                   f"{'n/a' if auc is None else f'{auc:.3f}'} -> {out} (held-out: `pathfocus evaluate {out}`)")
+
+
+def encoder_source(encoder: str | None, embedding: str | None, pretrained: bool) -> tuple[str | None, bool]:
+    """``--encoder``, or what the older ``--detail-embedding timm:NAME`` meant (timm's weights)."""
+    if embedding is None:
+        return encoder, pretrained
+    if not embedding.startswith("timm:"):
+        msg = f"--detail-embedding {embedding} is no longer supported; pass --encoder (ssl, ssl:DIR, timm:NAME)"
+        raise InputError(msg)
+    return embedding, True
+
+
+def window_tiles_of(detail_window: int | None, tile_size: int | None, window_tiles: int | None) -> int | None:
+    """``--window-tiles``, or the older ``--detail-window`` in pixels (a multiple of the tile size)."""
+    if detail_window is None:
+        return window_tiles
+    size = tile_size or default_of(TileSettings, "tile_size")
+    if detail_window % size:
+        msg = f"--detail-window {detail_window} must be a multiple of the tile size {size}"
+        raise InputError(msg)
+    return detail_window // size
 
 
 def _text(path: Path | None) -> str | None:

@@ -10,7 +10,6 @@ slide is read and encoded once however many processes train. A slide that cannot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from pathfocus.engines.encoders import encoder_fingerprint
 from pathfocus.engines.tiles import TileSettings, encode_slide
 from pathfocus.errors import SlideError
 from pathfocus.fileio import atomic_path, read_json, write_json
@@ -40,15 +40,6 @@ class SlideFeatures:
     coords: torch.Tensor
 
 
-def encoder_fingerprint(encoder: TileEncoder) -> str:
-    """A short hash of the encoder's name, input size and weights: features depend on all three."""
-    digest = hashlib.sha1(f"{encoder.name}|{encoder.input_size}".encode())
-    for name, tensor in sorted(encoder.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def cache_key(slide_path: str | os.PathLike[str], settings: TileSettings, fingerprint: str) -> str:
     """What the cached features of a slide depend on (a changed slide file or tiling invalidates them)."""
     path = Path(slide_path).resolve()
@@ -59,15 +50,18 @@ def cache_key(slide_path: str | os.PathLike[str], settings: TileSettings, finger
 
 
 class TileFeatureCache:
-    """Tile features of slides under ``folder``, for one encoder and one tiling."""
+    """Tile features of slides under ``root/tiles-<encoder fingerprint>``, for one encoder and one tiling.
 
-    def __init__(self, folder: Path, encoder: TileEncoder, settings: TileSettings,
-                 device: torch.device) -> None:
-        self.folder = Path(folder)
+    Runs that share ``root`` (SEW and the baseline on one cohort, ablations) share the features of a
+    shared encoder; another encoder gets its own folder.
+    """
+
+    def __init__(self, root: Path, encoder: TileEncoder, settings: TileSettings, device: torch.device) -> None:
         self.encoder = encoder
         self.settings = settings
         self.device = device
         self.fingerprint = encoder_fingerprint(encoder)
+        self.folder = Path(root) / f"tiles-{self.fingerprint}"
 
     def _paths(self, slide_id: str) -> tuple[Path, Path]:
         return self.folder / f"{slide_id}.safetensors", self.folder / f"{slide_id}.failed.json"

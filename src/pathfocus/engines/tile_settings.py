@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 from pathfocus.devices import default_loader_workers
 
+# tissue is found on a thumbnail of this resolution before tiling, by every tile user alike (the baseline,
+# SEW's windows, SSL sampling), so they all keep exactly the same tiles
+TISSUE_MPP = 8.0
+
 
 @dataclass(frozen=True)
 class TileSettings:

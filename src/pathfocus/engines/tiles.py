@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pathfocus.devices import cpu_threads, encoder_threads
-from pathfocus.engines.tile_settings import TileSettings
+from pathfocus.engines.tile_settings import TISSUE_MPP, TileSettings
 from pathfocus.errors import NoTissueError
 from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.slide.dataset import TileDataset
@@ -24,7 +24,7 @@ from pathfocus.slide.reader import Slide, open_slide
 from pathfocus.slide.tiling import TileGrid, tile_grid
 from pathfocus.slide.tissue import TissueConfig, tissue_from_thumbnail
 
-THUMBNAIL_MPP = 8.0
+THUMBNAIL_MPP = TISSUE_MPP  # the baseline's thumbnail (heatmaps) is the one tissue is found on
 
 
 @dataclass
@@ -35,10 +35,8 @@ class SlideTiles:
     grid: TileGrid
     thumbnail: np.ndarray  # at THUMBNAIL_MPP, also the tissue mask's source
     features: torch.Tensor  # (N, D) float32 on the CPU
-
-    @property
-    def pixels_read(self) -> int:
-        return len(self.grid) * self.grid.spec.size**2
+    pixels_read: int  # what the tile reads asked OpenSlide for, counted by the reader(s)
+    thumbnail_pixels_read: int
 
 
 def encode_slide(slide_path: str | os.PathLike[str], encoder: TileEncoder, settings: TileSettings,
@@ -46,6 +44,7 @@ def encode_slide(slide_path: str | os.PathLike[str], encoder: TileEncoder, setti
     """Find tissue, tile it at ``settings.mpp`` and encode every tile (raises SlideError/NoTissueError)."""
     with open_slide(slide_path) as slide:  # the handle is released after reading (reopened on demand)
         thumbnail = slide.thumbnail(THUMBNAIL_MPP)
+        thumbnail_pixels = slide.reads.pixels
         tissue = tissue_from_thumbnail(slide, thumbnail, TissueConfig(thumbnail_mpp=THUMBNAIL_MPP))
         grid = tile_grid(slide, mpp=settings.mpp, size=settings.tile_size, min_tissue=settings.min_tissue,
                          tissue=tissue)
@@ -53,20 +52,23 @@ def encode_slide(slide_path: str | os.PathLike[str], encoder: TileEncoder, setti
             msg = (f"no {settings.tile_size} px tile at {settings.mpp} um/px of {slide.path} is at least "
                    f"{settings.min_tissue:.0%} tissue; lower min_tissue or check the slide")
             raise NoTissueError(msg)
-        features = encode_tiles(slide, grid, encoder, settings, device)
-    return SlideTiles(slide=slide, grid=grid, thumbnail=thumbnail, features=features)
+        features, pixels = encode_tiles(slide, grid, encoder, settings, device)
+    return SlideTiles(slide=slide, grid=grid, thumbnail=thumbnail, features=features, pixels_read=pixels,
+                      thumbnail_pixels_read=thumbnail_pixels)
 
 
 def encode_tiles(slide: Slide, grid: TileGrid, encoder: TileEncoder, settings: TileSettings,
-                 device: torch.device) -> torch.Tensor:
-    """Read every tile of ``grid`` and return the encoder's pooled features, (N, D) float32 on the CPU."""
-    dataset = TileDataset(slide, grid.coords, grid.spec.size, grid.spec.mpp)
+                 device: torch.device) -> tuple[torch.Tensor, int]:
+    """Read every tile of ``grid``: the encoder's pooled features, (N, D) float32 on the CPU, and the pixels
+    the reads took (counted by the reader in each worker process)."""
+    dataset = TileDataset(slide, grid.coords, grid.spec.size, grid.spec.mpp, count_reads=True)
     loader = DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers,
                         pin_memory=device.type == "cuda")
     encoder = encoder.to(device).eval()
-    chunks = []
+    chunks, pixels = [], 0
     with torch.inference_mode(), cpu_threads(device, encoder_threads(settings.workers)):
-        for tiles, _ in loader:
+        for tiles, _, read in loader:
             batch = tiles.to(device, non_blocking=True).float().div_(255.0)
             chunks.append(encoder(batch).float().cpu())
-    return torch.cat(chunks)
+            pixels += int(read.sum())
+    return torch.cat(chunks), pixels

@@ -25,11 +25,10 @@ from pathfocus.errors import CheckpointError, InputError, WeightsUnavailableErro
 if TYPE_CHECKING:  # NOTE: torch and timm load lazily, so settings modules (and the CLI's help) stay light
     from torch import nn
 
-    from pathfocus.models.tile_encoder import TileEncoder
-
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "convnextv2_atto"
+DEFAULT_TILE_BACKBONE = "resnet18"  # the tile encoder SimCLR pretrains by default (BatchNorm suits SimCLR)
 HUB_PREFIXES = ("hf-hub:", "local-dir:")
 _WEIGHT_PREFIXES = ("", "model.", "backbone.", "module.", "encoder.")
 MIN_MATCHED_SHARE = 0.9
@@ -140,19 +139,67 @@ def backbone_spec(name: str, pretrained: bool, weights: str | Path | None,
 
 @dataclass(frozen=True)
 class TileEncoderSpec:
-    """Which tile encoder: a timm name, the input size tiles are encoded at, and where weights come from
-    (``pretrained``: timm's published ones, fetched only when asked; ``weights``: a local safetensors)."""
+    """Which frozen encoder turns tiles into features, the same one for SEW and the exhaustive baseline.
 
-    name: str = DEFAULT_BACKBONE
+    ``source``:
+
+    * ``ssl`` (default): ``backbone`` pretrained self-supervised (SimCLR) on tiles of the cohort's own
+      training slides, offline (see ``pathfocus.training.encoder``); runs on the same slides share it;
+    * ``ssl:DIR``: an encoder written by ``pathfocus train encoder --out DIR``;
+    * ``timm:NAME`` (or a bare timm name): random weights, unless ``pretrained`` (timm's published ones,
+      downloaded) or ``weights`` (a local safetensors) says otherwise;
+    * ``hf-hub:ORG/NAME``: a hub model, e.g. a pathology foundation model, with its own normalisation.
+
+    ``input_size``: tiles are encoded at this side (both methods shrink alike; reading is at full size).
+    """
+
+    source: str = "ssl"
+    backbone: str = DEFAULT_TILE_BACKBONE
     input_size: int = 64
     pretrained: bool = False
     weights: str | None = None
 
-    def build(self) -> TileEncoder:
-        """The encoder this spec describes (downloads only when ``pretrained``)."""
-        from pathfocus.models.tile_encoder import TileEncoder
+    def __post_init__(self) -> None:
+        if self.input_size < 16:
+            msg = f"encoder input_size must be at least 16 px, got {self.input_size}"
+            raise InputError(msg)
+        if self.kind == "ssl-dir" and not self.source.partition(":")[2]:
+            msg = "an ssl: encoder needs its folder, e.g. --encoder ssl:runs/encoder"
+            raise InputError(msg)
 
-        encoder = TileEncoder(self.name, input_size=self.input_size, pretrained=self.pretrained)
+    @property
+    def kind(self) -> str:
+        """``ssl`` (pretrain here), ``ssl-dir``, ``hub`` or ``timm``."""
+        if self.source == "ssl":
+            return "ssl"
+        if self.source.startswith("ssl:"):
+            return "ssl-dir"
+        if self.source.startswith(HUB_PREFIXES):
+            return "hub"
+        return "timm"
+
+    @property
+    def folder(self) -> Path | None:
+        """The encoder folder of an ``ssl:DIR`` source."""
+        return Path(self.source[4:]) if self.kind == "ssl-dir" else None
+
+    @property
+    def timm_name(self) -> str:
+        """The timm model a ``timm`` or ``hub`` source names (``ssl`` ones use ``backbone``)."""
+        if self.kind == "hub":
+            return self.source
+        if self.kind == "timm":
+            return self.source.removeprefix("timm:")
+        return self.backbone
+
+    def describe(self) -> str:
+        """What the encoder's weights are, in words (reports never hide a random-weights encoder)."""
+        if self.kind == "ssl":
+            return f"{self.backbone} pretrained self-supervised (SimCLR) on the training slides' tiles"
+        if self.kind == "ssl-dir":
+            return f"an encoder pretrained self-supervised ({self.folder})"
         if self.weights:
-            load_backbone_weights(encoder.backbone, self.weights)
-        return encoder
+            return f"{self.timm_name} with local weights {self.weights}"
+        if self.pretrained or self.kind == "hub":
+            return f"{self.timm_name} with its published pretrained weights"
+        return f"{self.timm_name} with RANDOM weights (no pretraining)"

@@ -1,4 +1,4 @@
-"""SEW: a global branch on the thumbnail graph, a focus predictor, a detail branch on focused regions.
+"""SEW: a global branch on the thumbnail graph, a focus predictor, a detail branch on focused windows.
 
 Luo et al., "SEW: Self-calibration Enhanced Whole Slide Pathology Image Analysis", arXiv 2412.10853.
 Only the abstract is available to us; where it is silent the choices are ours: the
@@ -29,10 +29,10 @@ class GlobalOutput(NamedTuple):
 class DetailOutput(NamedTuple):
     logits: torch.Tensor  # B x C
     cls: torch.Tensor  # B x H
-    regions: torch.Tensor  # R x H region embeddings (after attention across regions)
-    region_logits: torch.Tensor  # R x C: each region classified on its own
-    lesion: torch.Tensor  # R lesion scores in [0, 1]: 1 - P(region is of the normal class)
-    attention: torch.Tensor  # R pooling weights (sum to one per slide)
+    regions: torch.Tensor  # W x H window embeddings (after attention across the slide's windows)
+    region_logits: torch.Tensor  # W x C: each window classified on its own
+    lesion: torch.Tensor  # W lesion scores in [0, 1]: 1 - P(window is of the normal class)
+    attention: torch.Tensor  # W pooling weights (sum to one per slide)
 
 
 class GlobalBranch(nn.Module):
@@ -64,77 +64,90 @@ class FocusPredictor(nn.Module):
 
 
 class DetailBranch(nn.Module):
-    """Region subgraphs -> local GCN -> group attention (within, then across regions) -> local CLS.
+    """Encoded tiles of the windows read -> one token per window (attention within the window) -> a lesion
+    score per window; the windows of a slide -> attention across windows + gated pooling -> slide logits.
 
-    Slide logits come from the local CLS plus a gated-attention pool of the region embeddings
-    (attention-MIL). Each region is also classified on its own; its lesion score is one minus its
-    probability of the normal class (``normal_class``, the lesion-free label or lowest grade), which
-    is what the focus predictor is calibrated against.
+    A window's region logits depend on that window alone, so any window can be scored on its own (the
+    focus predictor is calibrated against these scores). The slide logits come from the across-window CLS
+    plus a gated-attention pool of the window tokens (attention-MIL).
     """
 
-    def __init__(self, in_dim: int, hidden: int, num_classes: int, gcn_layers: int = 2,
-                 region_layers: int = 1, cross_layers: int = 1, heads: int = 4, dropout: float = 0.1,
-                 normal_class: int = 0) -> None:
+    def __init__(self, in_dim: int, hidden: int, num_classes: int, window_layers: int = 1,
+                 cross_layers: int = 1, heads: int = 4, dropout: float = 0.1, normal_class: int = 0) -> None:
         super().__init__()
         self.normal_class = normal_class
-        self.gcn = GCNStack(in_dim, hidden, gcn_layers, dropout)
-        self.within = CLSTransformer(hidden, region_layers, heads, dropout)
+        self.project = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(),
+                                     nn.Dropout(dropout))
+        self.within = CLSTransformer(hidden, window_layers, heads, dropout)
+        self.region_head = nn.Linear(hidden, num_classes)
         self.across = CLSTransformer(hidden, cross_layers, heads, dropout)
         self.gate_v = nn.Linear(hidden, hidden)
         self.gate_u = nn.Linear(hidden, hidden)
         self.gate_w = nn.Linear(hidden, 1)
         self.norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, num_classes)
-        self.region_head = nn.Linear(hidden, num_classes)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, node_region: torch.Tensor,
-                region_slide: torch.Tensor, n_slides: int) -> DetailOutput:
-        """``node_region`` maps nodes to regions (sorted), ``region_slide`` regions to slides (sorted)."""
-        n_regions = int(region_slide.shape[0])
-        region_tokens, _ = self.within(self.gcn(x, edge_index), node_region, n_regions)
-        cls, regions = self.across(region_tokens, region_slide, n_slides)
+    def windows(self, tiles: torch.Tensor, tile_window: torch.Tensor, n_windows: int) -> torch.Tensor:
+        """Tile features (T x D) grouped by ``tile_window`` (sorted) -> window tokens (W x hidden)."""
+        tokens, _ = self.within(self.project(tiles), tile_window, n_windows)
+        return tokens
+
+    def score(self, window_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Region logits (W x C) and lesion scores (W): 1 - P(normal class) of each window on its own."""
+        logits = self.region_head(window_tokens)
+        return logits, 1.0 - torch.softmax(logits, dim=-1)[:, self.normal_class]
+
+    def forward(self, window_tokens: torch.Tensor, window_slide: torch.Tensor, n_slides: int) -> DetailOutput:
+        """Window tokens (W x hidden) grouped by ``window_slide`` (sorted) -> slide logits and the rest."""
+        cls, regions = self.across(window_tokens, window_slide, n_slides)
         gated = torch.tanh(self.gate_v(regions)) * torch.sigmoid(self.gate_u(regions))
-        weights = _segment_softmax(self.gate_w(gated).squeeze(-1), region_slide, n_slides)
-        pooled = torch.zeros_like(cls).index_add_(0, region_slide, weights[:, None] * regions)
-        region_logits = self.region_head(regions)
-        lesion = 1.0 - torch.softmax(region_logits, dim=-1)[:, self.normal_class]
+        weights = _segment_softmax(self.gate_w(gated).squeeze(-1), window_slide, n_slides)
+        pooled = torch.zeros_like(cls).index_add_(0, window_slide, weights[:, None] * regions)
+        region_logits, lesion = self.score(window_tokens)
         return DetailOutput(self.head(self.norm(cls + pooled)), cls, regions, region_logits, lesion, weights)
 
 
 class SEWModel(nn.Module):
-    """The three SEW components plus the projection of the global CLS into the detail CLS space."""
+    """The three SEW components, the projection of the global CLS into the detail CLS space, the frozen
+    tile encoder the detail branch reads through, and the weight of the global branch in the fused
+    prediction (``global_weight``, chosen on validation slides after training)."""
 
-    def __init__(self, architecture: SEWArchitecture) -> None:
+    def __init__(self, architecture: SEWArchitecture, encoder: nn.Module | None = None) -> None:
         super().__init__()
         self.architecture = architecture
         c = architecture
         self.global_branch = GlobalBranch(c.global_features, c.hidden, c.num_classes, c.gcn_layers,
                                           c.transformer_layers, c.heads, c.dropout)
         self.focus = FocusPredictor(c.hidden, c.dropout)
-        self.detail_branch = DetailBranch(c.detail_features, c.detail_hidden,
-                                          c.num_classes, c.detail_gcn_layers, c.region_layers,
+        self.detail_branch = DetailBranch(c.tile_features, c.detail_hidden, c.num_classes, c.window_layers,
                                           c.cross_layers, c.heads, c.dropout, c.normal_class)
         self.project_global = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(),
                                             nn.Linear(c.hidden, c.detail_hidden))
+        self.encoder = encoder
+        default = {"global": 1.0, "detail": 0.0}.get(c.branches, 0.5)
+        self.register_buffer("global_weight", torch.tensor(default))
 
     def forward_global(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor,
                        n_graphs: int) -> GlobalOutput:
         logits, cls, nodes = self.global_branch(x, edge_index, batch, n_graphs)
         return GlobalOutput(logits, cls, nodes, self.focus(nodes))
 
-    def forward_detail(self, x: torch.Tensor, edge_index: torch.Tensor, node_region: torch.Tensor,
-                       region_slide: torch.Tensor, n_slides: int) -> DetailOutput:
-        return self.detail_branch(x, edge_index, node_region, region_slide, n_slides)
-
     def fuse(self, global_logits: torch.Tensor | None, detail_logits: torch.Tensor | None) -> torch.Tensor:
-        """Slide logits: the mean of the branches in use (``branches`` of the config)."""
+        """Slide logits: ``global_weight`` x global + (1 - it) x detail (one branch alone for ablations)."""
         arch = self.architecture
-        parts = [logits for logits, used in ((global_logits, arch.uses_global),
-                                             (detail_logits, arch.uses_detail)) if used]
-        if any(part is None for part in parts) or not parts:
-            msg = f"branches={arch.branches!r} needs both the global and the detail logits here"
-            raise InputError(msg)
-        return torch.stack(parts).mean(dim=0)
+        if not arch.uses_detail:
+            return _need(global_logits, arch.branches)
+        if not arch.uses_global:
+            return _need(detail_logits, arch.branches)
+        weight = self.global_weight
+        return weight * _need(global_logits, arch.branches) + (1 - weight) * _need(detail_logits, arch.branches)
+
+
+def _need(logits: torch.Tensor | None, branches: str) -> torch.Tensor:
+    if logits is None:
+        msg = f"branches={branches!r} needs both the global and the detail logits here"
+        raise InputError(msg)
+    return logits
 
 
 def _segment_softmax(scores: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:

@@ -16,21 +16,21 @@ BRANCHES = ("both", "global", "detail")
 class SEWArchitecture:
     """What the SEW network is (widths, depths, classes); reading and training settings live elsewhere.
 
-    ``global_features``/``detail_features`` are the node feature widths, set from the graphs actually built.
-    ``normal_class`` is the lesion-free label (or lowest grade): a region's lesion score is one minus its
-    probability of that class. ``branches`` selects what the slide prediction uses (ablations).
+    ``global_features`` (thumbnail node features) and ``tile_features`` (the tile encoder's output) are set
+    from the data actually built. ``normal_class`` is the lesion-free label (or lowest grade): a window's
+    lesion score is one minus its probability of that class. ``branches`` selects what the slide
+    prediction uses (ablations).
     """
 
     num_classes: int = 2
     global_features: int = 9
-    detail_features: int = 16
+    tile_features: int = 512
     hidden: int = 64
     gcn_layers: int = 2
     transformer_layers: int = 2
     heads: int = 4
     detail_hidden: int = 64
-    detail_gcn_layers: int = 2
-    region_layers: int = 1
+    window_layers: int = 1
     cross_layers: int = 1
     dropout: float = 0.2
     normal_class: int = 0
@@ -40,9 +40,9 @@ class SEWArchitecture:
         if self.branches not in BRANCHES:
             msg = f"branches must be one of {', '.join(BRANCHES)}, got {self.branches!r}"
             raise InputError(msg)
-        if self.num_classes < 2 or self.global_features < 1 or self.detail_features < 1:
+        if self.num_classes < 2 or self.global_features < 1 or self.tile_features < 1:
             msg = (f"SEW needs num_classes >= 2 and positive feature widths, got {self.num_classes}, "
-                   f"{self.global_features}, {self.detail_features}")
+                   f"{self.global_features}, {self.tile_features}")
             raise InputError(msg)
         if self.hidden % self.heads or self.detail_hidden % self.heads:
             msg = f"hidden sizes ({self.hidden}, {self.detail_hidden}) must divide by heads={self.heads}"

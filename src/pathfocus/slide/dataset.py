@@ -23,7 +23,8 @@ class TileDataset(Dataset):
     """Tiles of ``size`` px at ``mpp`` whose level-0 top-left corners are ``coords`` (N, 2) (x, y).
 
     Items are ``(image, coord)``: without ``transform`` the image is a CxHxW uint8 tensor; with one, the
-    transform receives a PIL RGB image (the input torchvision and timm transforms expect).
+    transform receives a PIL RGB image (the input torchvision and timm transforms expect). With
+    ``count_reads`` a third element gives the pixels the read took (counted by this process's reader).
     """
 
     def __init__(
@@ -34,12 +35,14 @@ class TileDataset(Dataset):
         mpp: float,
         transform: Callable[[Image.Image], Any] | None = None,
         slide_mpp: float | None = None,
+        count_reads: bool = False,
     ) -> None:
         self.slide = slide_path if isinstance(slide_path, Slide) else Slide(slide_path, mpp=slide_mpp)
         self.coords = np.asarray(coords, dtype=np.int64).reshape(-1, 2)
         self.size = int(size)
         self.mpp = float(mpp)
         self.transform = transform
+        self.count_reads = count_reads
         if self.size <= 0:
             msg = f"tile size must be positive, got {size}"
             raise InputError(msg)
@@ -52,10 +55,13 @@ class TileDataset(Dataset):
     def __len__(self) -> int:
         return len(self.coords)
 
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         x, y = self._xy[index]
+        before = self.slide.reads.pixels
         pixels = self.slide.read_region((x, y), (self.size, self.size), self.mpp)
         coord = self._coords_tensor[index]
-        if self.transform is not None:
-            return self.transform(Image.fromarray(pixels)), coord
-        return torch.from_numpy(pixels).permute(2, 0, 1), coord
+        image = (self.transform(Image.fromarray(pixels)) if self.transform is not None
+                 else torch.from_numpy(pixels).permute(2, 0, 1))
+        if self.count_reads:  # what this worker's reader read, so the parent can add it up
+            return image, coord, self.slide.reads.pixels - before
+        return image, coord

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from ctypes import POINTER, c_uint32
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,46 @@ _FAST_READ = hasattr(lowlevel, "_read_region") and hasattr(lowlevel, "_convert")
 DENSE_VENDORS = frozenset({"aperio", "generic-tiff", "hamamatsu"})
 
 
+class ReadLog:
+    """Pixels a :class:`Slide` has read from its pyramid, per level, counted where the reads happen.
+
+    Analyses report what they read from this log (never from ``k x window^2`` arithmetic), so a change that
+    makes them read more than they say is caught. Thread-safe: SEW reads its windows on threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pixels: dict[int, int] = {}
+        self._reads = 0
+
+    def add(self, level: int, pixels: int) -> None:
+        with self._lock:
+            self._pixels[level] = self._pixels.get(level, 0) + int(pixels)
+            self._reads += 1
+
+    @property
+    def pixels(self) -> int:
+        """Pixels read so far at all levels (each read counted at the level and size it was read)."""
+        with self._lock:
+            return sum(self._pixels.values())
+
+    @property
+    def reads(self) -> int:
+        """``read_region`` calls that reached OpenSlide."""
+        return self._reads
+
+    def by_level(self) -> dict[int, int]:
+        with self._lock:
+            return dict(self._pixels)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_pixels": dict(self._pixels), "_reads": self._reads}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()
+        self._pixels, self._reads = state["_pixels"], state["_reads"]
+
+
 def open_slide(path: str | os.PathLike[str], mpp: float | None = None) -> Slide:
     """Open a whole-slide image; ``mpp`` overrides (or supplies) the level-0 microns per pixel."""
     return Slide(path, mpp=mpp)
@@ -46,6 +87,7 @@ class Slide:
             msg = f"slide mpp must be a positive number of microns per pixel, got {mpp}; e.g. 0.25 for 40x"
             raise InputError(msg)
         self._mpp_override = mpp
+        self.reads = ReadLog()
         self._osr: openslide.OpenSlide | None = None
         self._pid = -1
         osr = self._handle()
@@ -213,6 +255,7 @@ class Slide:
                 "truncated or corrupt, copy or export it again"
             )
             raise SlideError(msg) from None
+        self.reads.add(level, read_size[0] * read_size[1])
         if self._surely_opaque(level, base_xy, read_size):
             return rgba[..., :3]
         alpha = rgba[..., 3]

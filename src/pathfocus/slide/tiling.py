@@ -119,17 +119,11 @@ def tile_grid(
         raise InputError(msg)
     spec = TileSpec.for_slide(slide, mpp, size)
     tissue = tissue if tissue is not None else slide_tissue(slide)
-    width, height = slide.dimensions
-    stride = _base_stride(spec, overlap)
-    xs = np.arange(0, width - spec.base_size + 1, stride, dtype=np.int64)
-    ys = np.arange(0, height - spec.base_size + 1, stride, dtype=np.int64)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    coords = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
-    fraction = tissue_fractions(tissue, coords, spec.base_size)
-    keep = fraction >= min_tissue if min_tissue > 0 else fraction > 0
+    coords, fraction = tissue_tile_coords(tissue, slide.dimensions, spec.base_size,
+                                          _base_stride(spec, overlap), min_tissue)
     return TileGrid(
-        coords=coords[keep],
-        tissue_fraction=fraction[keep].astype(np.float32),
+        coords=coords,
+        tissue_fraction=fraction.astype(np.float32),
         spec=spec,
         overlap=int(overlap),
         min_tissue=float(min_tissue),
@@ -138,6 +132,20 @@ def tile_grid(
         level0_dimensions=slide.dimensions,
         magnification=slide.magnification,
     )
+
+
+def tissue_tile_coords(tissue: TissueMask, level0_size: tuple[int, int], base_size: int, base_stride: int,
+                       min_tissue: float) -> tuple[np.ndarray, np.ndarray]:
+    """Level-0 (x, y) of the grid tiles (origin 0, ``base_stride`` apart, wholly inside the slide) with at
+    least ``min_tissue`` tissue (any, when 0), and their tissue fractions: the grid every tile user shares."""
+    width, height = level0_size
+    xs = np.arange(0, width - base_size + 1, base_stride, dtype=np.int64)
+    ys = np.arange(0, height - base_size + 1, base_stride, dtype=np.int64)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    coords = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
+    fraction = tissue_fractions(tissue, coords, base_size)
+    keep = fraction >= min_tissue if min_tissue > 0 else fraction > 0
+    return coords[keep], fraction[keep]
 
 
 def tissue_fractions(tissue: TissueMask, coords: np.ndarray, base_size: int) -> np.ndarray:

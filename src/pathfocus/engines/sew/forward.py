@@ -1,32 +1,37 @@
-"""One pass of SEW over slides: global branch, focus, the windows to read, detail branch, fusion.
+"""One pass of SEW over slides: global branch, focus on every candidate window, the k windows to read,
+detail branch, fusion.
 
-Training and analysis both call :func:`sew_forward`; they differ only in ``fetch`` (training recalls a
-window's subgraph from its cache, analysis reads it from the slide) and in exploration.
+Training and analysis both call :func:`sew_forward` and differ only in ``window_tokens``: training takes
+the chosen windows' tokens from tile features cached for every window, analysis reads the chosen windows
+from the slide and encodes them. Both rank the same candidates (every window of the tile grid with tissue)
+by the same focus; training also explores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import torch
 from torch_geometric.data import Batch
 
-from pathfocus.engines.sew.graphs import DetailGraph, ThumbnailGraph, region_window
+from pathfocus.engines.sew.graphs import ThumbnailGraph
 from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.models.sew import DetailOutput, GlobalOutput, SEWModel
 from pathfocus.units import Region
 
+# slide index in the batch, chosen window indices -> their window tokens (len(chosen) x hidden)
+WindowTokens = Callable[[int, torch.Tensor], torch.Tensor]
+
 
 def select_regions(focus: torch.Tensor, positions: torch.Tensor, k: int, min_gap: float = 0.0,
                    explore: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Indices of up to ``k`` nodes of one slide: the highest ``focus`` first, greedily skipping nodes
+    """Indices of up to ``k`` windows of one slide: the highest ``focus`` first, greedily skipping windows
     closer than ``min_gap`` (in the units of ``positions``, N x 2) to one already chosen; with
-    ``explore`` > 0 that share of the k is drawn at random from the nodes not chosen (training only).
+    ``explore`` > 0 that share of the k is drawn at random from the windows not chosen (training only).
 
-    When suppression leaves fewer than k nodes, the next ones by focus fill up, so a slide with at
-    least k nodes always yields k regions.
+    When suppression leaves fewer than k windows, the next ones by focus fill up, so a slide with at
+    least k candidate windows always yields k.
     """
     n = int(focus.shape[0])
     k = min(k, n)
@@ -52,63 +57,43 @@ def select_regions(focus: torch.Tensor, positions: torch.Tensor, k: int, min_gap
 
 @dataclass
 class SEWForward:
-    """One pass of SEW over a batch of slides: both branches, the chosen nodes and what was read."""
+    """One pass of SEW over a batch of slides."""
 
     global_out: GlobalOutput
+    window_focus: list[torch.Tensor]  # per slide: focus logit of every candidate window
+    chosen: list[torch.Tensor]  # per slide: indices of the windows read, in region order
+    regions: list[list[Region]]  # per slide: the windows read, level-0 boxes with their focus scores
     detail_out: DetailOutput | None
     logits: torch.Tensor  # B x C fused
-    chosen: list[torch.Tensor]  # per slide: indices of the visited nodes, region order
-    details: list[list[DetailGraph]]  # per slide: the regions read (empty for branches="global")
-    regions: list[list[Region]]  # per slide: the focus windows with their focus scores
-    visited_focus: torch.Tensor | None  # focus logits of the visited nodes, concatenated in region order
 
 
-def sew_forward(model: SEWModel, reading: SEWReading, graphs: list[ThumbnailGraph],
-                fetch: Callable[[int, Region], DetailGraph], explore: float = 0.0,
-                generator: torch.Generator | None = None,
-                candidates: list[torch.Tensor] | None = None,
-                executor: Executor | None = None) -> SEWForward:
-    """Global branch -> focus -> top-k windows -> ``fetch(slide index, window)`` -> detail branch -> fusion.
+def window_focus_logits(graphs: list[ThumbnailGraph], node_focus: torch.Tensor,
+                        offsets: list[int]) -> list[torch.Tensor]:
+    """Each slide's window focus logits: its overlap matrix (windows x nodes) times its node logits."""
+    return [torch.from_numpy(graph.windows.overlap).to(node_focus) @ node_focus[offsets[i]:offsets[i + 1]]
+            for i, graph in enumerate(graphs)]
 
-    ``fetch`` reads (or recalls from a cache) a window's subgraph, so training and analysis share the
-    same path from focus scores to reads. ``candidates`` (training) limits each slide's choice to a
-    fixed pool of nodes, which bounds how many distinct windows a run ever reads. ``executor``
-    (analysis) fetches a slide's windows concurrently, in the same order: the same result, sooner.
-    """
-    uses_detail = model.architecture.uses_detail
+
+def sew_forward(model: SEWModel, reading: SEWReading, graphs: list[ThumbnailGraph], window_tokens: WindowTokens,
+                explore: float = 0.0, generator: torch.Generator | None = None) -> SEWForward:
+    """Global branch -> window focus -> top-k windows (spread ``min_gap_um`` apart) -> their tokens ->
+    detail branch -> fused slide logits."""
     device = next(model.parameters()).device
     batch = Batch.from_data_list([graph.to_data() for graph in graphs]).to(device)
     global_out = model.forward_global(batch.x, batch.edge_index, batch.batch, len(graphs))
-    offsets = batch.ptr.tolist()
-    chosen, regions, details = [], [], []
-    for i, graph in enumerate(graphs):
-        focus = global_out.focus[offsets[i]:offsets[i + 1]].detach().cpu()
-        anchors = torch.from_numpy(graph.anchors)
-        side = reading.detail_window_microns / graph.slide_mpp
-        pool = candidates[i] if candidates is not None else torch.arange(len(focus))
-        picked = select_regions(focus[pool], anchors[pool], reading.k, reading.min_region_gap * side, explore,
-                                generator)
-        nodes = pool[picked]
-        scores = torch.sigmoid(focus[nodes]).tolist()
-        windows = [region_window(graph.anchors[node], graph, reading, score)
-                   for node, score in zip(nodes.tolist(), scores, strict=True)]
-        chosen.append(nodes)
-        regions.append(windows)
-        if not uses_detail:
-            details.append([])
-        elif executor is None:
-            details.append([fetch(i, window) for window in windows])
-        else:
-            details.append(list(executor.map(lambda window, slide=i: fetch(slide, window), windows)))
-    if not uses_detail:
-        fused = model.fuse(global_out.logits, None)
-        return SEWForward(global_out, None, fused, chosen, details, regions, None)
-    flat = [detail.to_data() for slide_details in details for detail in slide_details]
-    region_batch = Batch.from_data_list(flat).to(device)
-    region_slide = torch.repeat_interleave(torch.arange(len(graphs)),
-                                           torch.tensor([len(d) for d in details])).to(device)
-    detail_out = model.forward_detail(region_batch.x, region_batch.edge_index, region_batch.batch,
-                                      region_slide, len(graphs))
-    visited = torch.cat([nodes.to(device) + offsets[i] for i, nodes in enumerate(chosen)])
-    return SEWForward(global_out, detail_out, model.fuse(global_out.logits, detail_out.logits), chosen,
-                      details, regions, global_out.focus[visited])
+    focus = window_focus_logits(graphs, global_out.focus, batch.ptr.tolist())
+    chosen, regions = [], []
+    for graph, window_focus in zip(graphs, focus, strict=True):
+        windows = graph.windows
+        picked = select_regions(window_focus.detach().cpu(), torch.from_numpy(windows.centres),
+                                reading.k, reading.min_gap_um / graph.slide_mpp, explore, generator)
+        scores = torch.sigmoid(window_focus.detach()[picked.to(device)]).tolist()
+        chosen.append(picked)
+        regions.append([windows.region(int(w), s) for w, s in zip(picked.tolist(), scores, strict=True)])
+    if not model.architecture.uses_detail:
+        return SEWForward(global_out, focus, chosen, regions, None, model.fuse(global_out.logits, None))
+    tokens = torch.cat([window_tokens(i, picked) for i, picked in enumerate(chosen)])
+    window_slide = torch.repeat_interleave(torch.arange(len(graphs)), torch.tensor([len(c) for c in chosen]))
+    detail_out = model.detail_branch(tokens, window_slide.to(device), len(graphs))
+    return SEWForward(global_out, focus, chosen, regions, detail_out,
+                      model.fuse(global_out.logits, detail_out.logits))

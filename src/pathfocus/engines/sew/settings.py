@@ -1,9 +1,9 @@
-"""A SEW run's settings as recorded in its ``config.json``: one section per concern, old runs included.
+"""A SEW run's settings as recorded in its ``config.json``: one section per concern.
 
-Runs record ``architecture`` (:class:`~pathfocus.models.sew.SEWArchitecture`), ``reading``
-(:class:`~pathfocus.engines.sew.reading.SEWReading`) and ``training`` (the training settings). Runs written
-before the split kept every field in one flat ``sew`` section; they are read by routing each field to
-the section that now owns it, so they load without retraining.
+Runs record ``architecture`` (:class:`~pathfocus.models.sew_settings.SEWArchitecture`), ``reading``
+(:class:`~pathfocus.engines.sew.reading.SEWReading`, with the tile grid in ``reading.tiles``), ``training``
+and ``encoder``. :func:`split_flat_settings` routes a flat dict of overrides (as scripts and tests write
+them) to the section that owns each key.
 """
 
 from __future__ import annotations
@@ -13,25 +13,33 @@ from typing import Any
 
 from pathfocus.configs import from_dict
 from pathfocus.engines.sew.reading import SEWReading
-from pathfocus.models.sew import SEWArchitecture
+from pathfocus.engines.tile_settings import TileSettings
+from pathfocus.models.sew_settings import SEWArchitecture
 
 ARCHITECTURE_SECTION, READING_SECTION, TRAINING_SECTION = "architecture", "reading", "training"
 
 
+def _fields(cls: type) -> set[str]:
+    return {field.name for field in dataclasses.fields(cls)}
+
+
 def split_flat_settings(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Route the fields of an old flat ``sew`` section to ``architecture``, ``reading`` and ``training``."""
-    owners = {ARCHITECTURE_SECTION: SEWArchitecture, READING_SECTION: SEWReading}
-    sections: dict[str, dict[str, Any]] = {name: {} for name in (*owners, TRAINING_SECTION)}
+    """Route flat keys to ``architecture``, ``reading`` (tile keys to ``reading.tiles``) or ``training``."""
+    sections: dict[str, dict[str, Any]] = {ARCHITECTURE_SECTION: {}, READING_SECTION: {}, TRAINING_SECTION: {}}
     for key, value in flat.items():
-        owner = next((name for name, cls in owners.items()
-                      if key in {field.name for field in dataclasses.fields(cls)}), TRAINING_SECTION)
-        sections[owner][key] = value
+        if key in _fields(SEWArchitecture):
+            sections[ARCHITECTURE_SECTION][key] = value
+        elif key in _fields(SEWReading):
+            sections[READING_SECTION][key] = value
+        elif key in _fields(TileSettings):
+            sections[READING_SECTION].setdefault("tiles", {})[key] = value
+        else:
+            sections[TRAINING_SECTION][key] = value
     return sections
 
 
 def run_settings(config: dict[str, Any], source: str = "the run") -> tuple[SEWArchitecture, SEWReading]:
-    """The network and reading settings of a SEW run config (current or old layout)."""
-    sections = split_flat_settings(config["sew"]) if "sew" in config else config
-    architecture = from_dict(SEWArchitecture, sections[ARCHITECTURE_SECTION], f"{source} (architecture)")
-    reading = from_dict(SEWReading, sections[READING_SECTION], f"{source} (reading)")
+    """The network and reading settings of a SEW run's config."""
+    architecture = from_dict(SEWArchitecture, config[ARCHITECTURE_SECTION], f"{source} (architecture)")
+    reading = from_dict(SEWReading, config[READING_SECTION], f"{source} (reading)")
     return architecture, reading

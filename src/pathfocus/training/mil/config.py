@@ -1,8 +1,8 @@
 """What ``train mil`` is told, one section per concern; the run folder records it resolved.
 
-``slides`` (which cohort and split), ``encoder`` (the frozen tile encoder), ``tiles`` (which tiles are read
-and how: the reading part is hashed into the feature cache key), ``head`` (the attention-MIL head) and
-``training``.
+``slides`` (which cohort and split), ``encoder`` (the frozen tile encoder, shared with SEW), ``ssl`` (how
+the default encoder is pretrained), ``tiles`` (which tiles are read and how: the reading part is hashed
+into the feature cache key), ``head`` (the attention-MIL head) and ``training``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathfocus.engines.tile_settings import TileSettings
 from pathfocus.errors import InputError
 from pathfocus.models.backbones import TileEncoderSpec
+from pathfocus.training.encoder.config import SSLSettings
 from pathfocus.training.options import SlideCohort, TrainerOptions
 
 
@@ -53,6 +54,7 @@ class MILTrainConfig:
 
     slides: SlideCohort = field(default_factory=SlideCohort)
     encoder: TileEncoderSpec = field(default_factory=TileEncoderSpec)
+    ssl: SSLSettings = field(default_factory=SSLSettings)
     tiles: TileSettings = field(default_factory=TileSettings)
     head: MILHead = field(default_factory=MILHead)
     training: MILTraining = field(default_factory=MILTraining)

@@ -22,6 +22,7 @@ import torch
 from pathfocus.configs import to_dict
 from pathfocus.data.slide_labels import class_names_from_labels, load_or_make_splits, read_slide_labels
 from pathfocus.devices import cpu_threads, machine_summary, pick_device
+from pathfocus.engines.encoders import encoder_record
 from pathfocus.engines.tile_cache import TileFeatureCache
 from pathfocus.errors import InputError
 from pathfocus.fileio import write_json
@@ -29,6 +30,7 @@ from pathfocus.metrics import classification_metrics
 from pathfocus.models.mil import ExhaustiveMIL, GatedAttentionMIL
 from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.runs import TRAINING_SUMMARY_FILE, save_run_model
+from pathfocus.training.encoder.run import resolve_encoder
 from pathfocus.training.mil.config import MILTrainConfig
 from pathfocus.training.mil.task import Bag, BagDataModule, MILTask
 from pathfocus.training.trainer import build_trainer, resume_checkpoint
@@ -53,9 +55,11 @@ def train_mil(config: MILTrainConfig, run_dir: str | os.PathLike[str], resume: b
         raise InputError(msg)
     splits = load_or_make_splits(run, labels, config.slides.splits_csv, seed=training.seed)
     pl.seed_everything(training.seed, workers=True, verbose=False)
-    encoder = config.encoder.build()
+    root = Path(cache_dir) if cache_dir else run / CACHE_DIR
+    train_paths = list(labels.merge(splits, on="slide_id").query("subset == 'train'")["path"])
+    encoder = resolve_encoder(config.encoder, train_paths, config.tiles, config.ssl, root, progress)
     device = pick_device(None)
-    cache = TileFeatureCache(Path(cache_dir) if cache_dir else run / CACHE_DIR, encoder, config.tiles, device)
+    cache = TileFeatureCache(root, encoder, config.tiles, device)
     table = labels.merge(splits, on="slide_id")
     data = BagDataModule(table, class_names, cache, training.max_train_instances, training.seed, progress)
     # NOTE: reseed so the head starts the same whatever the encoder creation drew from the generator.
@@ -88,6 +92,7 @@ def train_mil(config: MILTrainConfig, run_dir: str | os.PathLike[str], resume: b
         "seconds": round(time.perf_counter() - started, 2),
         "machine": machine_summary(device),
         "tile_workers": config.tiles.workers,
+        "encoder": encoder_record(encoder, config.encoder),
     }
     write_json(run / TRAINING_SUMMARY_FILE, summary)
     return summary
@@ -110,8 +115,8 @@ def run_config(config: MILTrainConfig, class_names: list[str], encoder: TileEnco
         "kind": "mil",
         "class_names": class_names,
         "slides_csv": str(Path(config.slides.slides_csv).resolve()),
-        "encoder": {**resolved["encoder"], "num_features": encoder.num_features,
-                    "data_config": encoder.data_config.to_dict()},
+        "encoder": encoder_record(encoder, config.encoder),
+        "encoder_settings": resolved["encoder"],
         "head": resolved["head"],
         "tiles": resolved["tiles"],
         "training": resolved,

@@ -1,8 +1,9 @@
-"""How SEW learns, and everything ``train sew`` is told, one section per concern.
+"""How SEW learns, and everything ``train sew`` is told, one section per concern (a light module).
 
-``slides`` (cohort and split), ``architecture`` (:class:`~pathfocus.models.sew.SEWArchitecture`), ``reading``
-(:class:`~pathfocus.engines.sew.reading.SEWReading`) and ``training`` (:class:`SEWTraining`: the loss
-weights and switches, candidate sampling and the optimiser). ``config.json`` records all four resolved.
+``slides`` (cohort and split), ``architecture`` (:class:`~pathfocus.models.sew_settings.SEWArchitecture`),
+``reading`` (:class:`~pathfocus.engines.sew.reading.SEWReading`), ``encoder`` (the frozen tile encoder,
+shared with the exhaustive baseline), ``ssl`` (how the default encoder is pretrained) and ``training``
+(:class:`SEWTraining`). ``config.json`` records them resolved.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 
 from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.errors import InputError
+from pathfocus.models.backbones import TileEncoderSpec
 from pathfocus.models.sew_settings import SEWArchitecture
+from pathfocus.training.encoder.config import SSLSettings
 from pathfocus.training.options import SlideCohort, TrainerOptions
 
 # model selection and early stopping: cross-entropy of the fused slide prediction on the validation split
@@ -20,11 +23,14 @@ SELECTION_METRIC = "val_slide_loss"
 
 @dataclass
 class SEWTraining:
-    """Loss weights and switches (ablations), exploration and candidate pools, optimiser, epochs, seed.
+    """Loss weights and switches (ablations), pseudo-labels, exploration, optimiser, epochs, seed.
 
-    ``lambda_region``: cross-entropy of each visited region against its slide's label (0: off);
-    ``explore``: share of the k training regions drawn at random among tissue nodes;
-    ``train_pool``: training picks regions among this many fixed nodes per slide (0: all nodes).
+    ``lambda_region``: the window pseudo-label loss (attention-MIL practice: every window of a lesion-free
+    slide is normal; in any other slide the ``pseudo_k`` windows the detail branch scores highest take the
+    slide's label and the ``pseudo_k`` lowest are normal), or the annotations' labels where
+    ``annotations`` holds lesion polygons/masks for a slide. ``lambda_focus``: the focus predictor is
+    calibrated against the detail branch's lesion score of every candidate window. ``explore``: share of
+    the k windows drawn at random in training.
     """
 
     lambda_cst: float = 0.5
@@ -32,12 +38,13 @@ class SEWTraining:
     lambda_region: float = 1.0
     use_consistency: bool = True
     use_focus_loss: bool = True
+    pseudo_k: int = 2
     explore: float = 0.25
-    train_pool: int = 16
-    epochs: int = 60
-    patience: int = 20
-    batch_size: int = 2
-    lr: float = 2e-3
+    annotations: str | None = None
+    epochs: int = 40
+    patience: int = 15
+    batch_size: int = 4
+    lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
     devices: str = "auto"
@@ -47,9 +54,9 @@ class SEWTraining:
         if not 0.0 <= self.explore < 1.0:
             msg = f"explore must lie in [0, 1), got {self.explore}"
             raise InputError(msg)
-        if self.batch_size < 1 or self.lr <= 0 or self.train_pool < 0:
-            msg = (f"batch_size ({self.batch_size}) must be >= 1, lr ({self.lr}) > 0 and train_pool "
-                   f"({self.train_pool}) >= 0")
+        if self.batch_size < 1 or self.lr <= 0 or self.pseudo_k < 1:
+            msg = (f"batch_size ({self.batch_size}) and pseudo_k ({self.pseudo_k}) must be >= 1 and lr "
+                   f"({self.lr}) > 0")
             raise InputError(msg)
 
     def trainer_options(self, progress: bool = True) -> TrainerOptions:
@@ -65,4 +72,6 @@ class SEWTrainConfig:
     slides: SlideCohort = field(default_factory=SlideCohort)
     architecture: SEWArchitecture = field(default_factory=SEWArchitecture)
     reading: SEWReading = field(default_factory=SEWReading)
+    encoder: TileEncoderSpec = field(default_factory=TileEncoderSpec)
+    ssl: SSLSettings = field(default_factory=SSLSettings)
     training: SEWTraining = field(default_factory=SEWTraining)

@@ -1,17 +1,17 @@
-"""SEW's training objective: cross-entropy on both branches, feature consistency, self-calibrated focus.
+"""SEW's training objective, slide labels only (annotations optional).
 
-L = CE(global) + CE(detail) + lambda_region * CE(regions)
-    + lambda_cst * (1 - cos(P(cls_global), sg(cls_detail))) + lambda_focus * focus loss.
+L = CE(global) + CE(detail) + lambda_region * window pseudo-label CE
+    + lambda_cst * (1 - cos(P(cls_global), sg(cls_detail))) + lambda_focus * focus calibration.
 
-* Consistency: the global CLS, projected by P into the detail branch's feature space, is pulled toward
-  the detail CLS, which gets no gradient from this term (sg = stop-gradient). Projecting both sides
-  with learned heads lets both collapse onto one constant vector (the loss then reaches zero and
-  teaches nothing, as we measured); anchoring on the detail branch, which saw the regions magnified,
-  makes the global branch carry the discriminative features the abstract asks for.
-* Focus (self-calibration): binary cross-entropy between each visited node's focus score and the
-  detail branch's lesion score for that node's region, the target detached.
-* Region CE (our addition, ``lambda_region``): each visited region is classified with its slide's
-  label, which is what gives lesion scores their meaning when only slide labels exist.
+* Window pseudo-labels (attention-MIL practice, the SEW authors' top-K/bottom-K): every window of a
+  lesion-free slide is normal; in any other slide the K windows the detail branch scores highest take the
+  slide's label and the K lowest are normal. Annotated windows use their true label instead. Each slide
+  weighs the same, however many windows it has.
+* Focus calibration (self-calibration): BCE between every candidate window's focus logit and the detail
+  branch's lesion score of that window, detached, and 0 on lesion-free slides; the focus predictor thus
+  learns, from the thumbnail alone, where the detail branch would find lesion.
+* Consistency: the global CLS, projected by P into the detail space, is pulled toward the detail CLS,
+  which gets no gradient from this term (projecting both lets both collapse onto one vector).
 
 The switches of :class:`~pathfocus.training.sew.config.SEWTraining` and the architecture's ``branches``
 drop terms (ablations).
@@ -23,8 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from pathfocus.errors import InputError
-from pathfocus.models.sew import SEWArchitecture
+from pathfocus.models.sew_settings import SEWArchitecture
 from pathfocus.training.sew.config import SEWTraining
+
+UNKNOWN = -1
 
 
 def consistency_loss(global_projection: torch.Tensor, detail_cls: torch.Tensor) -> torch.Tensor:
@@ -32,41 +34,70 @@ def consistency_loss(global_projection: torch.Tensor, detail_cls: torch.Tensor) 
     return (1.0 - F.cosine_similarity(global_projection, detail_cls.detach(), dim=-1)).mean()
 
 
-def focus_loss(focus_logits: torch.Tensor, lesion_scores: torch.Tensor) -> torch.Tensor:
-    """BCE of the visited nodes' focus logits against their regions' lesion scores in [0, 1] (detached)."""
-    return F.binary_cross_entropy_with_logits(focus_logits, lesion_scores.detach().clamp(0.0, 1.0))
+def pseudo_labels(lesion: torch.Tensor, target: int, normal_class: int, k: int,
+                  known: torch.Tensor | None = None) -> torch.Tensor:
+    """Window labels of one slide: normal everywhere on a normal slide; else the ``k`` highest ``lesion``
+    windows take ``target`` and the ``k`` lowest are normal (the rest ``UNKNOWN``). Known labels win."""
+    labels = torch.full(lesion.shape, UNKNOWN, dtype=torch.long, device=lesion.device)
+    if target == normal_class:
+        labels[:] = normal_class
+    else:
+        k = min(k, len(lesion) // 2) if len(lesion) > 1 else 1
+        order = torch.argsort(lesion.detach(), descending=True)
+        labels[order[:k]] = target
+        if len(lesion) > 1:
+            labels[order[-k:]] = normal_class
+    if known is not None:
+        labels = torch.where(known != UNKNOWN, known.to(labels.device), labels)
+    return labels
+
+
+def region_loss(region_logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over slides of the mean cross-entropy over each slide's labelled windows."""
+    losses = [F.cross_entropy(logits[mask], label[mask])
+              for logits, label in zip(region_logits, labels, strict=True) if (mask := label != UNKNOWN).any()]
+    return torch.stack(losses).mean()
+
+
+def focus_loss(window_focus: list[torch.Tensor], lesion: list[torch.Tensor],
+               lesion_free: list[bool]) -> torch.Tensor:
+    """Mean over slides of the BCE of every window's focus logit against its detached lesion score."""
+    losses = []
+    for logits, score, free in zip(window_focus, lesion, lesion_free, strict=True):
+        target = torch.zeros_like(score) if free else score.detach().clamp(0.0, 1.0)
+        losses.append(F.binary_cross_entropy_with_logits(logits, target))
+    return torch.stack(losses).mean()
 
 
 def sew_loss(architecture: SEWArchitecture, training: SEWTraining, labels: torch.Tensor,
-             global_logits: torch.Tensor | None,
-             detail_logits: torch.Tensor | None = None, global_projection: torch.Tensor | None = None,
-             detail_cls: torch.Tensor | None = None, visited_focus: torch.Tensor | None = None,
-             visited_lesion: torch.Tensor | None = None, region_logits: torch.Tensor | None = None,
-             region_slide: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The total loss and its weighted parts (``ce_global``, ``ce_detail``, ``ce_region``, ``consistency``,
-    ``focus``). A term is included when its branch is in use and its switch is on; its inputs must then
-    be given. ``region_slide`` maps each region to its slide (row of ``labels``).
-    """
+             global_logits: torch.Tensor | None, detail_logits: torch.Tensor | None = None,
+             global_projection: torch.Tensor | None = None, detail_cls: torch.Tensor | None = None,
+             region_logits: list[torch.Tensor] | None = None, window_labels: list[torch.Tensor] | None = None,
+             window_focus: list[torch.Tensor] | None = None,
+             lesion: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The total loss and its weighted parts (``ce_global``, ``ce_detail``, ``region``, ``consistency``,
+    ``focus``). A term is included when its branch is in use and its switch is on; its inputs must then be
+    given. Per-slide lists hold every candidate window of that slide."""
     parts: dict[str, torch.Tensor] = {}
     if architecture.uses_global:
         parts["ce_global"] = F.cross_entropy(_need(global_logits, "global_logits"), labels)
     if architecture.uses_detail:
         parts["ce_detail"] = F.cross_entropy(_need(detail_logits, "detail_logits"), labels)
         if training.lambda_region > 0:
-            region_labels = labels[_need(region_slide, "region_slide")]
-            parts["ce_region"] = training.lambda_region * F.cross_entropy(
-                _need(region_logits, "region_logits"), region_labels)
+            parts["region"] = training.lambda_region * region_loss(_need(region_logits, "region_logits"),
+                                                                   _need(window_labels, "window_labels"))
         if training.use_consistency and training.lambda_cst > 0:
             parts["consistency"] = training.lambda_cst * consistency_loss(
                 _need(global_projection, "global_projection"), _need(detail_cls, "detail_cls"))
         if training.use_focus_loss and training.lambda_focus > 0:
-            parts["focus"] = training.lambda_focus * focus_loss(
-                _need(visited_focus, "visited_focus"), _need(visited_lesion, "visited_lesion"))
+            free = [int(label) == architecture.normal_class for label in labels]
+            parts["focus"] = training.lambda_focus * focus_loss(_need(window_focus, "window_focus"),
+                                                                _need(lesion, "lesion"), free)
     total = torch.stack(list(parts.values())).sum()
     return total, parts
 
 
-def _need(value: torch.Tensor | None, name: str) -> torch.Tensor:
+def _need(value, name: str):  # type: ignore[no-untyped-def]
     if value is None:
         msg = f"{name} is required by this SEW configuration"
         raise InputError(msg)

@@ -1,10 +1,13 @@
 """Train SEW on a slide cohort: ``pathfocus train sew --slides labels.csv --out RUN``.
 
-Thumbnail graphs are built once into the cache (``RUN/cache`` unless another is given: ablations on the
-same slides may share one), the candidate windows are read once, then Lightning trains
-:class:`~pathfocus.training.sew.task.SEWTask`. The run folder gets config.json (the resolved settings),
-model.safetensors (the best validation epoch by ``val_slide_loss``), training_summary.json, splits.csv,
-logs/metrics.csv and checkpoints/last.ckpt (for ``--resume``).
+The encoder is resolved first (by default pretrained self-supervised on the training slides, shared with
+any run on the same slides), then thumbnail graphs and tile features are built once into the cache
+(``RUN/cache`` unless another is given: ablations and the baseline on the same slides may share one),
+then Lightning trains :class:`~pathfocus.training.sew.task.SEWTask`. After training, the weight of the
+global branch in the fused prediction is chosen on the validation slides. The run folder gets
+config.json (the resolved settings and the encoder's record), model.safetensors (the best validation
+epoch by ``val_slide_loss``, encoder included), training_summary.json, splits.csv, logs/metrics.csv and
+checkpoints/last.ckpt (for ``--resume``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
 
 from pathfocus.configs import to_dict
 from pathfocus.data.slide_labels import (
@@ -26,26 +31,22 @@ from pathfocus.data.slide_labels import (
     subset_table,
 )
 from pathfocus.devices import cpu_threads, machine_summary, pick_device
-from pathfocus.engines.sew.embedding import EMBEDDER_FILE, CNNEmbedder, load_embedder
-from pathfocus.engines.sew.graphs import region_window
+from pathfocus.engines.encoders import encoder_record
+from pathfocus.engines.sew.forward import sew_forward
 from pathfocus.engines.sew.reading import GRAPH_VERSION
+from pathfocus.engines.tile_cache import TileFeatureCache
 from pathfocus.errors import InputError
-from pathfocus.fileio import atomic_path, write_json
+from pathfocus.fileio import write_json
 from pathfocus.models.sew import SEWModel
 from pathfocus.runs import TRAINING_SUMMARY_FILE, save_run_model
+from pathfocus.training.encoder.run import resolve_encoder
 from pathfocus.training.sew.config import SEWTrainConfig
-from pathfocus.training.sew.data import (
-    CACHE_DIR,
-    DetailCache,
-    SEWDataModule,
-    SlideGraphDataset,
-    ThumbnailCache,
-    build_graphs,
-)
+from pathfocus.training.sew.data import CACHE_DIR, SEWDataModule, SlideItem, ThumbnailCache, build_graphs
 from pathfocus.training.sew.task import SEWTask
 from pathfocus.training.trainer import build_trainer, resume_checkpoint
 
 log = logging.getLogger(__name__)
+GLOBAL_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def train_sew(config: SEWTrainConfig, out: str | os.PathLike[str], resume: bool = False,
@@ -87,65 +88,73 @@ def _train(config: SEWTrainConfig, run: Path, resume: bool, progress: bool,
     if not graphs["train"] or not graphs["val"]:
         msg = f"no readable slides with tissue left to train or validate on ({'; '.join(skipped[:3])})"
         raise InputError(msg)
-    embedder = load_embedder(reading.detail_embedding) if reading.detail_embedding else None
-    details = DetailCache(cache, reading, embedder)
+    encoder = resolve_encoder(config.encoder, list(tables["train"]["path"]), reading.tiles, config.ssl, cache,
+                              progress)
+    device = pick_device()
+    tile_cache = TileFeatureCache(cache, encoder.to(device), reading.tiles, device)
     architecture = replace(config.architecture, num_classes=len(class_names),
-                           global_features=int(graphs["train"][0].x.shape[1]))
-    if architecture.uses_detail:
-        probe = graphs["train"][0]
-        first = details.get(Path(tables["train"]["path"].iloc[0]), probe,
-                            region_window(probe.anchors[0], probe, reading))
-        architecture = replace(architecture, detail_features=int(first.x.shape[1]))
-    resolved = replace(config, architecture=architecture)
-
-    model = SEWModel(architecture)
-    task = SEWTask(model, reading, training, details, class_names)
-    datasets = {name: SlideGraphDataset(tables[name], graphs[name], class_names, training.train_pool,
-                                        training.seed) for name in ("train", "val")}
-    data = SEWDataModule(datasets, details, reading, training.batch_size, training.seed,
-                         prefetch=architecture.uses_detail, progress=progress)
+                           global_features=int(graphs["train"][0].x.shape[1]), tile_features=encoder.num_features)
+    pl.seed_everything(training.seed, workers=True, verbose=False)
+    model = SEWModel(architecture, encoder)
+    data = SEWDataModule({name: tables[name] for name in ("train", "val")}, graphs, class_names, tile_cache,
+                         training.batch_size, training.seed, training.annotations, architecture.normal_class,
+                         progress)
+    task = SEWTask(model, reading, training, class_names)
     checkpoint = resume_checkpoint(run, resume)
     trainer, best = build_trainer(run, training.trainer_options(progress), checkpoint)
     trainer.fit(task, datamodule=data, ckpt_path=checkpoint)
-    details.close()
     if not trainer.is_global_zero:
         return {}
     best.restore(model)
-    save_run_model(run, model, run_config(resolved, class_names, slides_csv))
-    if isinstance(embedder, CNNEmbedder) and reading.detail_embedding.startswith("timm:"):
-        save_embedder(run, embedder)
+    if architecture.uses_global and architecture.uses_detail:
+        model.global_weight.fill_(choose_global_weight(task, data.items["val"]))
+    resolved = replace(config, architecture=architecture)
+    record = encoder_record(encoder, config.encoder)
+    save_run_model(run, model, run_config(resolved, class_names, slides_csv, record))
     summary = {
         "kind": "sew",
         "epochs_run": int(trainer.current_epoch),
         "best_epoch": best.best_epoch,
         **{key: value for key, value in best.best_metrics.items()
            if key in ("val_slide_loss", "val_loss", "val_accuracy", "val_auc", "val_balanced_accuracy")},
+        "global_weight": float(model.global_weight),
         "n_train": len(tables["train"]), "n_val": len(tables["val"]), "n_test": len(tables["test"]),
-        "class_names": class_names,
-        "n_skipped": len(skipped), "skipped": skipped,
-        "windows_read": details.reads, "window_cache_hits": details.hits,
-        "seconds": round(time.perf_counter() - start, 2),
-        "machine": machine_summary(pick_device()),
+        "class_names": class_names, "n_skipped": len(skipped), "skipped": skipped,
+        "encoder": record,
+        "feature_seconds": round(data.feature_seconds, 2), "seconds": round(time.perf_counter() - start, 2),
+        "machine": machine_summary(device),
     }
     write_json(run / TRAINING_SUMMARY_FILE, summary)
     return summary
 
 
-def run_config(config: SEWTrainConfig, class_names: list[str], slides_csv: Path) -> dict[str, Any]:
+@torch.no_grad()
+def choose_global_weight(task: SEWTask, items: list[SlideItem]) -> float:
+    """The weight of the global branch in the fused logits that minimises validation cross-entropy.
+
+    A thumbnail that cannot tell the classes apart (its lesions look like other tissue there) gets weight
+    0, one that can keeps its share; ties go to the more even mix.
+    """
+    model = task.model.eval()
+    tokens = task.window_tokens(items)
+    out = sew_forward(model, task.reading, [item.graph for item in items], lambda i, chosen: tokens[i][chosen])
+    targets = torch.tensor([item.target for item in items])
+    global_logits, detail_logits = out.global_out.logits.cpu(), out.detail_out.logits.cpu()
+    losses = {w: float(F.cross_entropy(w * global_logits + (1 - w) * detail_logits, targets))
+              for w in GLOBAL_WEIGHTS}
+    best = min(losses.values())
+    chosen = min((w for w, loss in losses.items() if loss <= best + 1e-6), key=lambda w: abs(w - 0.5))
+    log.info("global branch weight %.2f (validation cross-entropy by weight: %s)", chosen,
+             {w: round(loss, 4) for w, loss in losses.items()})
+    return chosen
+
+
+def run_config(config: SEWTrainConfig, class_names: list[str], slides_csv: Path,
+               encoder: dict[str, Any]) -> dict[str, Any]:
     """The ``config.json`` of a SEW run: each concern's settings, resolved, and what they were used on."""
     resolved = to_dict(config)
     return {"kind": "sew", "class_names": class_names, "slides_csv": str(slides_csv.resolve()),
-            "architecture": resolved["architecture"], "reading": resolved["reading"],
-            "training": resolved["training"], "splits_csv": resolved["slides"]["splits_csv"],
-            "thumbnail_mpp": config.reading.thumbnail_mpp, "detail_mpp": config.reading.detail_mpp,
-            "seed": config.training.seed, "graph_version": GRAPH_VERSION}
-
-
-def save_embedder(run: Path, embedder: CNNEmbedder) -> None:
-    """Keep a downloaded ``timm:`` embedder inside the run, so analysis never fetches it again."""
-    from safetensors.torch import save_file
-
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in embedder.model.state_dict().items()}
-    with atomic_path(run / EMBEDDER_FILE) as tmp:
-        save_file(state, str(tmp))
-
+            "architecture": resolved["architecture"], "reading": resolved["reading"], "encoder": encoder,
+            "encoder_settings": resolved["encoder"], "ssl": resolved["ssl"], "training": resolved["training"],
+            "splits_csv": resolved["slides"]["splits_csv"], "thumbnail_mpp": config.reading.thumbnail_mpp,
+            "detail_mpp": config.reading.tiles.mpp, "seed": config.training.seed, "graph_version": GRAPH_VERSION}

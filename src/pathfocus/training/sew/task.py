@@ -1,77 +1,82 @@
 """SEW's Lightning task: the objective, optimiser and validation scores around a :class:`SEWModel`.
 
-Each step runs the global branch, lets the focus predictor pick the windows to read (plus a share of
-random ones in training, so the focus predictor sees regions it would not pick), recalls them through the
-:class:`~pathfocus.training.sew.data.DetailCache`, and runs the detail branch. Validation scores are
-gathered across DDP processes (:class:`~pathfocus.training.validation.EpochScores`).
+Each step runs the global branch, turns node focus into window focus, scores every candidate window of
+every slide with the detail branch (their tile features are cached, so this reads nothing), lets the
+focus predictor pick the k windows to read (plus a share of random ones in training), and runs the detail
+branch across those k. Validation picks as analysis does (no exploration); its scores are gathered across
+DDP processes (:class:`~pathfocus.training.validation.EpochScores`).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from pathfocus.engines.sew.forward import sew_forward
+from pathfocus.engines.sew.forward import SEWForward, sew_forward
 from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.models.sew import SEWModel
 from pathfocus.training.sew.config import SELECTION_METRIC, SEWTraining
-from pathfocus.training.sew.data import DetailCache, SlideBatch
-from pathfocus.training.sew.losses import sew_loss
+from pathfocus.training.sew.data import SlideItem
+from pathfocus.training.sew.losses import pseudo_labels, sew_loss
 from pathfocus.training.validation import EpochScores
 
 
 class SEWTask(pl.LightningModule):
     """SEW's objective, optimiser and validation metrics around a :class:`SEWModel`."""
 
-    def __init__(self, model: SEWModel, reading: SEWReading, training: SEWTraining, details: DetailCache,
+    def __init__(self, model: SEWModel, reading: SEWReading, training: SEWTraining,
                  class_names: list[str]) -> None:
         super().__init__()
         self.model = model
         self.reading = reading
         self.training_config = training
-        self.details = details
         self.generator = torch.Generator().manual_seed(training.seed)
         self.val_scores = EpochScores(class_names, losses=("loss", "slide_loss"))
 
-    def _step(self, batch: SlideBatch,
-              train: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def window_tokens(self, items: list[SlideItem]) -> list[torch.Tensor]:
+        """Tokens of every candidate window of each slide, from its cached tile features."""
+        detail = self.model.detail_branch
+        sizes = [len(item.graph.windows) for item in items]
+        offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
+        owner = torch.cat([torch.from_numpy(item.graph.windows.tile_window) + offset
+                           for item, offset in zip(items, offsets.tolist(), strict=True)])
+        tiles = torch.cat([item.tiles for item in items]).to(self.device)
+        return list(detail.windows(tiles, owner.to(self.device), sum(sizes)).split(sizes))
+
+    def _step(self, items: list[SlideItem], train: bool) -> tuple[torch.Tensor, dict, SEWForward]:
         architecture, training = self.model.architecture, self.training_config
-
-        def fetch(i: int, region: Any) -> Any:
-            return self.details.get(batch.paths[i], batch.graphs[i], region)
-
-        out = sew_forward(self.model, self.reading, batch.graphs, fetch, training.explore if train else 0.0,
-                          self.generator, batch.pools)
-        labels = batch.targets.to(self.device)
-        detail = out.detail_out
-        if detail is None:
+        tokens = self.window_tokens(items) if architecture.uses_detail else []
+        out = sew_forward(self.model, self.reading, [item.graph for item in items],
+                          lambda i, chosen: tokens[i][chosen.to(self.device)],
+                          training.explore if train else 0.0, self.generator)
+        labels = torch.tensor([item.target for item in items], device=self.device)
+        if out.detail_out is None:
             loss, parts = sew_loss(architecture, training, labels, out.global_out.logits)
-            return loss, parts, out.logits
-        counts = torch.tensor([len(d) for d in out.details], device=self.device)
-        region_slide = torch.repeat_interleave(torch.arange(len(batch), device=self.device), counts)
+            return loss, parts, out
+        scored = [self.model.detail_branch.score(slide_tokens) for slide_tokens in tokens]
+        window_labels = [pseudo_labels(lesion, item.target, architecture.normal_class, training.pseudo_k,
+                                       item.window_labels) for (_, lesion), item in zip(scored, items, strict=True)]
         loss, parts = sew_loss(
-            architecture, training, labels, out.global_out.logits, detail.logits,
-            self.model.project_global(out.global_out.cls), detail.cls, out.visited_focus, detail.lesion,
-            detail.region_logits, region_slide)
-        return loss, parts, out.logits
+            architecture, training, labels, out.global_out.logits, out.detail_out.logits,
+            self.model.project_global(out.global_out.cls), out.detail_out.cls,
+            [logits for logits, _ in scored], window_labels, out.window_focus, [lesion for _, lesion in scored])
+        return loss, parts, out
 
-    def training_step(self, batch: SlideBatch, batch_idx: int) -> torch.Tensor:
-        loss, parts, _ = self._step(batch, train=True)
-        self.log("train_loss", loss, batch_size=len(batch), prog_bar=True, on_epoch=True, on_step=False)
+    def training_step(self, items: list[SlideItem], batch_idx: int) -> torch.Tensor:
+        loss, parts, _ = self._step(items, train=True)
+        self.log("train_loss", loss, batch_size=len(items), prog_bar=True, on_epoch=True, on_step=False)
         for name, value in parts.items():
-            self.log(f"train_{name}", value, batch_size=len(batch), on_epoch=True, on_step=False)
+            self.log(f"train_{name}", value, batch_size=len(items), on_epoch=True, on_step=False)
         return loss
 
-    def validation_step(self, batch: SlideBatch, batch_idx: int) -> None:
-        loss, _, logits = self._step(batch, train=False)
-        targets = batch.targets.to(self.device)
-        # model selection looks at the task itself, the fused prediction: the auxiliary terms (regions,
+    def validation_step(self, items: list[SlideItem], batch_idx: int) -> None:
+        loss, _, out = self._step(items, train=False)
+        targets = torch.tensor([item.target for item in items], device=self.device)
+        # model selection looks at the task itself, the fused prediction: the auxiliary terms (windows,
         # focus, consistency) move on their own and, on a few validation slides, can pick an untrained epoch
-        self.val_scores.update(torch.softmax(logits, dim=1), targets, loss=loss,
-                               slide_loss=F.cross_entropy(logits, targets))
+        self.val_scores.update(torch.softmax(out.logits, dim=1), targets, loss=loss,
+                               slide_loss=F.cross_entropy(out.logits, targets))
 
     def on_validation_epoch_end(self) -> None:
         scores = self.val_scores.compute()
@@ -84,5 +89,7 @@ class SEWTask(pl.LightningModule):
             self.log("val_auc", scores["auc"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.model.parameters(), lr=self.training_config.lr,
+        trainable = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
+        return torch.optim.AdamW(trainable, lr=self.training_config.lr,
                                  weight_decay=self.training_config.weight_decay)
+
