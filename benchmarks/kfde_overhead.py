@@ -135,8 +135,9 @@ def lightning_images_per_s(model_name: str, backbone: str, data: torch.utils.dat
 
     import lightning.pytorch as pl
 
-    from pathfocus.training.patch import PatchClassifierTask
-    from pathfocus.training.trainer import TrainerOptions, build_trainer
+    from pathfocus.training.options import TrainerOptions
+    from pathfocus.training.patch.task import PatchClassifierTask
+    from pathfocus.training.trainer import build_trainer
 
     class StepClock(pl.Callback):
         start: float | None = None
@@ -149,12 +150,13 @@ def lightning_images_per_s(model_name: str, backbone: str, data: torch.utils.dat
             self.end = time.perf_counter()
 
     torch.manual_seed(0)
-    task = PatchClassifierTask(create_model(model_name, num_classes=2, backbone=backbone), max_epochs=1)
+    task = PatchClassifierTask(create_model(model_name, num_classes=2, backbone=backbone), ["0", "1"],
+                               max_epochs=1)
     clock = StepClock()
     with tempfile.TemporaryDirectory() as run_dir:
         options = TrainerOptions(max_epochs=1, progress=False,
                                  accelerator="gpu" if device.type == "cuda" else "cpu", devices="1")
-        trainer = build_trainer(Path(run_dir), options)
+        trainer, _ = build_trainer(Path(run_dir), options)
         trainer.callbacks.append(clock)
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
         first_batch = torch.utils.data.Subset(data, range(batch_size))

@@ -79,3 +79,36 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence
     figure.colorbar(image, ax=axis, fraction=0.046)
     save_figure(path, figure)
     plt.close(figure)
+
+
+def bootstrap_mean_auc(y_true: Sequence[int] | np.ndarray, scores_by_seed: Sequence[np.ndarray],
+                       repeats: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean AUC over seeds and its bootstrap interval over the slides.
+
+    ``scores_by_seed``: per seed (run), each slide's probability of the positive class, the slides in the
+    order of ``y_true``. Each bootstrap replicate resamples slides with replacement within each class (so
+    both classes stay), scores every seed on the same resample and averages; the interval is the
+    replicates' central ``level`` percentiles. Returns (mean AUC, low, high).
+    """
+    y = np.asarray(y_true, dtype=int)
+    scores = [np.asarray(s, dtype=float) for s in scores_by_seed]
+    mean = float(np.mean([roc_auc_score(y, s) for s in scores]))
+    rng = np.random.default_rng(seed)
+    negatives, positives = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    index = np.concatenate([rng.choice(negatives, size=(repeats, len(negatives))),
+                            rng.choice(positives, size=(repeats, len(positives)))], axis=1)
+    replicates = np.mean([_rank_auc(s[index], len(negatives)) for s in scores], axis=0)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(replicates, [tail, 100 - tail])
+    return mean, float(low), float(high)
+
+
+def _rank_auc(scores: np.ndarray, n_negatives: int) -> np.ndarray:
+    """AUC of each row of ``scores`` whose first ``n_negatives`` columns are negatives (Mann-Whitney U,
+    ties counted half), vectorised over rows."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores, axis=1)
+    n_positives = scores.shape[1] - n_negatives
+    positive_ranks = ranks[:, n_negatives:].sum(axis=1)
+    return (positive_ranks - n_positives * (n_positives + 1) / 2) / (n_positives * n_negatives)

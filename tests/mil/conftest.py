@@ -39,9 +39,26 @@ def graded_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train_args(labels: Path, run: Path, epochs: int = 3) -> list[str]:
-    return ["train", "mil", "--slides", str(labels), "--out", str(run), "--epochs", str(epochs),
-            "--encoder", "timm:convnextv2_atto", "--encoder-input-size", str(ENCODER_INPUT), "--batch-size", "64",
-            "--workers", "0", "--seed", "0"]
+    return [
+        "train",
+        "mil",
+        "--slides",
+        str(labels),
+        "--out",
+        str(run),
+        "--epochs",
+        str(epochs),
+        "--encoder",
+        "timm:convnextv2_atto",
+        "--encoder-input-size",
+        str(ENCODER_INPUT),
+        "--batch-size",
+        "64",
+        "--workers",
+        "0",
+        "--seed",
+        "0",
+    ]
 
 
 @pytest.fixture(scope="package")

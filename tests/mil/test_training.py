@@ -43,10 +43,15 @@ ENCODER_INPUT = 32  # as in conftest: tiles read at 256 px, encoded small
 
 
 def _config(labels: Path, epochs: int = 3) -> MILTrainConfig:
-    return from_dict(MILTrainConfig, {"slides": {"slides_csv": str(labels)},
-                                      "encoder": {"source": "timm:convnextv2_atto", "input_size": ENCODER_INPUT},
-                                      "tiles": {"num_workers": 0},
-                                      "training": {"epochs": epochs}})
+    return from_dict(
+        MILTrainConfig,
+        {
+            "slides": {"slides_csv": str(labels)},
+            "encoder": {"source": "timm:convnextv2_atto", "input_size": ENCODER_INPUT},
+            "tiles": {"num_workers": 0},
+            "training": {"epochs": epochs},
+        },
+    )
 
 
 def _slides(labels) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -75,8 +80,9 @@ def test_run_folder_is_complete(mil_run: Path, cohort: Path) -> None:
     assert len(list((mil_run / "cache").glob("tiles-*/*.safetensors"))) == 6
 
 
-def test_each_tile_is_read_once_and_a_rerun_reads_nothing(cohort: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_tile_is_read_once_and_a_rerun_reads_nothing(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reads = ReadCounter(monkeypatch)
     run = tmp_path / "run"
     train_mil(_config(cohort, epochs=3), run, progress=False)
@@ -96,8 +102,9 @@ def test_each_tile_is_read_once_and_a_rerun_reads_nothing(cohort: Path, tmp_path
     assert summary["epochs_run"] == 2
 
 
-def test_changed_slide_invalidates_only_its_cache_entry(cohort: Path, mil_run: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changed_slide_invalidates_only_its_cache_entry(
+    cohort: Path, mil_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the encoder saved in the run has the fingerprint its cache was keyed with
     model = build_mil_model(read_json(mil_run / "config.json"))
     load_run_weights(mil_run, model)
@@ -105,8 +112,11 @@ def test_changed_slide_invalidates_only_its_cache_entry(cohort: Path, mil_run: P
     labels = read_slide_labels(cohort)
     encoded: list[str] = []
     original = tile_cache.encode_slide
-    monkeypatch.setattr(tile_cache, "encode_slide",
-                        lambda path, *a, **k: encoded.append(Path(path).name) or original(path, *a, **k))
+    monkeypatch.setattr(
+        tile_cache,
+        "encode_slide",
+        lambda path, *a, **k: encoded.append(Path(path).name) or original(path, *a, **k),
+    )
     settings, device = TileSettings(**read_json(mil_run / "config.json")["tiles"]), pick_device(None)
     cache = TileFeatureCache(tmp_path / "cache", model.encoder, settings, device)
     bags, _ = encode_cohort(cache, _slides(labels))
@@ -121,8 +131,9 @@ def test_changed_slide_invalidates_only_its_cache_entry(cohort: Path, mil_run: P
     assert encoded == [first.name] and len(bags) == 6 and not skipped
 
 
-def test_bad_slide_in_a_batch_is_logged_and_skipped(mil_run: Path, tmp_path: Path,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_slide_in_a_batch_is_logged_and_skipped(
+    mil_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = read_json(mil_run / "config.json")
     model = build_mil_model(config)
     load_run_weights(mil_run, model)

@@ -29,7 +29,8 @@ def test_consistency_is_one_minus_cosine_towards_the_detached_detail_cls() -> No
     loss.backward()
     assert b.grad is None and a.grad is not None  # only the global side moves
     assert consistency_loss(torch.tensor([[3.0, 4.0]]), torch.tensor([[4.0, 3.0]])).item() == pytest.approx(
-        1 - 24 / 25)
+        1 - 24 / 25
+    )
 
 
 def _bce(logit: float, target: float) -> float:
@@ -70,14 +71,17 @@ def test_region_loss_weighs_slides_equally() -> None:
 
 def _inputs() -> dict[str, object]:
     generator = torch.Generator().manual_seed(0)
-    return {"labels": torch.tensor([0, 2]), "global_logits": torch.randn(2, 3, generator=generator),
-            "detail_logits": torch.randn(2, 3, generator=generator),
-            "global_projection": torch.randn(2, 4, generator=generator),
-            "detail_cls": torch.randn(2, 4, generator=generator),
-            "region_logits": [torch.randn(4, 3, generator=generator), torch.randn(5, 3, generator=generator)],
-            "window_labels": [torch.zeros(4, dtype=torch.long), torch.tensor([2, 0, UNKNOWN, UNKNOWN, UNKNOWN])],
-            "window_focus": [torch.randn(4, generator=generator), torch.randn(5, generator=generator)],
-            "lesion": [torch.rand(4, generator=generator), torch.rand(5, generator=generator)]}
+    return {
+        "labels": torch.tensor([0, 2]),
+        "global_logits": torch.randn(2, 3, generator=generator),
+        "detail_logits": torch.randn(2, 3, generator=generator),
+        "global_projection": torch.randn(2, 4, generator=generator),
+        "detail_cls": torch.randn(2, 4, generator=generator),
+        "region_logits": [torch.randn(4, 3, generator=generator), torch.randn(5, 3, generator=generator)],
+        "window_labels": [torch.zeros(4, dtype=torch.long), torch.tensor([2, 0, UNKNOWN, UNKNOWN, UNKNOWN])],
+        "window_focus": [torch.randn(4, generator=generator), torch.randn(5, generator=generator)],
+        "lesion": [torch.rand(4, generator=generator), torch.rand(5, generator=generator)],
+    }
 
 
 def test_total_loss_is_the_weighted_sum() -> None:
@@ -85,21 +89,27 @@ def test_total_loss_is_the_weighted_sum() -> None:
     x = _inputs()
     total, parts = sew_loss(SEWArchitecture(num_classes=3), training, **x)
     ce = torch.nn.functional.cross_entropy
-    expected = (ce(x["global_logits"], x["labels"]) + ce(x["detail_logits"], x["labels"])
-                + 0.7 * region_loss(x["region_logits"], x["window_labels"])
-                + 0.3 * consistency_loss(x["global_projection"], x["detail_cls"])
-                + 2.0 * focus_loss(x["window_focus"], x["lesion"], [True, False]))
+    expected = (
+        ce(x["global_logits"], x["labels"])
+        + ce(x["detail_logits"], x["labels"])
+        + 0.7 * region_loss(x["region_logits"], x["window_labels"])
+        + 0.3 * consistency_loss(x["global_projection"], x["detail_cls"])
+        + 2.0 * focus_loss(x["window_focus"], x["lesion"], [True, False])
+    )
     assert set(parts) == {"ce_global", "ce_detail", "region", "consistency", "focus"}
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize(("changes", "terms"), [
-    ({"use_consistency": False}, {"ce_global", "ce_detail", "region", "focus"}),
-    ({"use_focus_loss": False}, {"ce_global", "ce_detail", "region", "consistency"}),
-    ({"lambda_region": 0.0}, {"ce_global", "ce_detail", "consistency", "focus"}),
-    ({"branches": "global"}, {"ce_global"}),
-    ({"branches": "detail"}, {"ce_detail", "region", "consistency", "focus"}),
-])
+@pytest.mark.parametrize(
+    ("changes", "terms"),
+    [
+        ({"use_consistency": False}, {"ce_global", "ce_detail", "region", "focus"}),
+        ({"use_focus_loss": False}, {"ce_global", "ce_detail", "region", "consistency"}),
+        ({"lambda_region": 0.0}, {"ce_global", "ce_detail", "consistency", "focus"}),
+        ({"branches": "global"}, {"ce_global"}),
+        ({"branches": "detail"}, {"ce_detail", "region", "consistency", "focus"}),
+    ],
+)
 def test_ablations_drop_terms(changes: dict[str, object], terms: set[str]) -> None:
     sections = split_flat_settings({"num_classes": 3, **changes})
     architecture = SEWArchitecture(**sections["architecture"])

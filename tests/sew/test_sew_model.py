@@ -17,14 +17,20 @@ from pathfocus.training.sew.config import SEWTrainConfig
 
 def _graphs(sizes: list[int], features: int, seed: int = 0) -> Batch:
     generator = torch.Generator().manual_seed(seed)
-    graphs = [Data(x=torch.randn(n, features, generator=generator),
-                   edge_index=torch.randint(0, n, (2, 3 * n), generator=generator)) for n in sizes]
+    graphs = [
+        Data(
+            x=torch.randn(n, features, generator=generator),
+            edge_index=torch.randint(0, n, (2, 3 * n), generator=generator),
+        )
+        for n in sizes
+    ]
     return Batch.from_data_list(graphs)
 
 
 def _model(**changes: object) -> SEWModel:
-    architecture = SEWArchitecture(num_classes=3, hidden=16, detail_hidden=16, heads=2, transformer_layers=1,
-                                   **changes)
+    architecture = SEWArchitecture(
+        num_classes=3, hidden=16, detail_hidden=16, heads=2, transformer_layers=1, **changes
+    )
     return SEWModel(architecture).eval()
 
 
@@ -78,7 +84,9 @@ def test_a_window_is_scored_on_its_own() -> None:
     tiles = torch.randn(4, 8)
     alone = model.detail_branch.windows(tiles[:2], torch.tensor([0, 0]), 1)
     together = model.detail_branch.windows(tiles, torch.tensor([0, 0, 1, 1]), 2)
-    torch.testing.assert_close(model.detail_branch.score(alone)[1], model.detail_branch.score(together[:1])[1])
+    torch.testing.assert_close(
+        model.detail_branch.score(alone)[1], model.detail_branch.score(together[:1])[1]
+    )
 
 
 @pytest.mark.parametrize("branches", ["global", "detail"])
@@ -90,8 +98,14 @@ def test_fusion_uses_only_the_chosen_branch(branches: str) -> None:
 
 
 def test_config_round_trip_and_validation() -> None:
-    config = from_dict(SEWTrainConfig, {"architecture": {"branches": "global"}, "reading": {"k": 5},
-                                        "training": {"use_consistency": False, "lambda_focus": 0.3}})
+    config = from_dict(
+        SEWTrainConfig,
+        {
+            "architecture": {"branches": "global"},
+            "reading": {"k": 5},
+            "training": {"use_consistency": False, "lambda_focus": 0.3},
+        },
+    )
     assert from_dict(SEWTrainConfig, to_dict(config)) == config
     with pytest.raises(InputError, match=r"unknown key\(s\) \['kk'\]"):
         from_dict(SEWReading, {"k": 3, "kk": 4})

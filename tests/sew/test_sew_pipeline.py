@@ -33,8 +33,16 @@ def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
     load_run_weights(sew_run, model)  # strict: every tensor present with its shape, the encoder's too
     assert (sew_run / "training_summary.json").is_file() and not (sew_run / "metrics.json").exists()
     metrics = read_training_summary(sew_run)
-    expected = {"best_epoch", "val_slide_loss", "val_loss", "val_accuracy", "seconds", "n_train",
-                "global_weight", "encoder"}
+    expected = {
+        "best_epoch",
+        "val_slide_loss",
+        "val_loss",
+        "val_accuracy",
+        "seconds",
+        "n_train",
+        "global_weight",
+        "encoder",
+    }
     assert expected <= set(metrics)
     assert metrics["global_weight"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 6
@@ -43,7 +51,9 @@ def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
     assert (sew_run / "checkpoints" / "last.ckpt").is_file()
     assert (sew_run / "logs" / "metrics.csv").is_file()
     assert any((sew_run / "cache").glob("graphs-*/*.safetensors"))
-    assert len(list((sew_run / "cache").glob("tiles-*/*.safetensors"))) == metrics["n_train"] + metrics["n_val"]
+    assert (
+        len(list((sew_run / "cache").glob("tiles-*/*.safetensors"))) == metrics["n_train"] + metrics["n_val"]
+    )
 
 
 def test_analyze_writes_json_heatmap_and_geojson(sew_run: Path, cohort: Path, tmp_path: Path) -> None:
@@ -85,8 +95,9 @@ def test_evaluate_writes_metrics_predictions_and_figure(sew_run: Path) -> None:
     assert Image.open(sew_run / "eval" / "confusion_matrix.png").size[0] > 0
 
 
-def test_cli_analyze_skips_done_slides_and_survives_a_bad_one(sew_run: Path, cohort: Path,
-                                                              tmp_path: Path) -> None:
+def test_cli_analyze_skips_done_slides_and_survives_a_bad_one(
+    sew_run: Path, cohort: Path, tmp_path: Path
+) -> None:
     from pathfocus.cli.main import app
 
     bad = tmp_path / "broken.tiff"
@@ -118,8 +129,9 @@ def test_region_features_for_markers(sew_run: Path, cohort: Path) -> None:
     assert np.all(np.diff(grid.focus) <= 1e-6)  # ordered by focus
 
 
-def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path, tiny_sew: dict[str, object],
-                                            settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_config_file_with_flags_over_it(
+    cohort: Path, tmp_path: Path, tiny_sew: dict[str, object], settings
+) -> None:  # type: ignore[no-untyped-def]
     """`train sew --config` reads one section per concern; flags override it; the run records the result."""
     import yaml
 
@@ -130,8 +142,21 @@ def test_cli_config_file_with_flags_over_it(cohort: Path, tmp_path: Path, tiny_s
     del sections["slides"]
     (tmp_path / "sew.yaml").write_text(yaml.safe_dump(sections))
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "sew", "--slides", str(cohort / "labels.csv"), "--out",
-                                      str(run), "--config", str(tmp_path / "sew.yaml"), "--epochs", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "sew",
+            "--slides",
+            str(cohort / "labels.csv"),
+            "--out",
+            str(run),
+            "--config",
+            str(tmp_path / "sew.yaml"),
+            "--epochs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     recorded = read_run_config(run, kind="sew")
     assert recorded["reading"]["k"] == 3 and recorded["training"]["epochs"] == 1  # the flag won

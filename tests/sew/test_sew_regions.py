@@ -24,8 +24,9 @@ def test_windows_hold_exactly_the_baselines_tiles(cohort: Path) -> None:
     path = next((cohort / "slides").glob("*.tiff"))
     with open_slide(path) as slide:
         graph = build_thumbnail_graph(slide, reading, keep_pixels=True)
-        baseline = tile_grid(slide, mpp=0.5, size=256, min_tissue=0.5,
-                             tissue=slide_tissue(slide, TissueConfig(TISSUE_MPP)))
+        baseline = tile_grid(
+            slide, mpp=0.5, size=256, min_tissue=0.5, tissue=slide_tissue(slide, TissueConfig(TISSUE_MPP))
+        )
     windows = graph.windows
     np.testing.assert_array_equal(windows.tile_coords, baseline.coords)  # the very same tiles
     truth = np.asarray(Image.open(cohort / "masks" / f"{path.stem}_tissue.png")) > 0
@@ -37,7 +38,7 @@ def test_windows_hold_exactly_the_baselines_tiles(cohort: Path) -> None:
         assert corners[:, 0].min() == x and corners[:, 1].min() == y  # the box bounds its tiles
         assert (corners[:, 0] + 256).max() == x + w and (corners[:, 1] + 256).max() == y + h
         assert (corners // 512 == corners[0] // 512).all()  # one 2 x 2 block of the grid
-        assert truth[y // 16:(y + h) // 16, x // 16:(x + w) // 16].mean() > 0.2  # on drawn tissue
+        assert truth[y // 16 : (y + h) // 16, x // 16 : (x + w) // 16].mean() > 0.2  # on drawn tissue
     np.testing.assert_allclose(windows.overlap.sum(axis=1), 1.0, atol=1e-5)
 
 
@@ -68,8 +69,12 @@ def test_reading_windows_reads_their_tiles_and_counts_it(cohort: Path) -> None:
         direct = slide.read_region(tuple(int(v) for v in graph.windows.tile_coords[0]), (256, 256), 0.5)
     assert features.shape == (len(owner), encoder.num_features)
     n_first = len(graph.windows.tiles_of(0))
-    assert owner.tolist()[:n_first] == [0] * n_first and owner.tolist()[n_first:] == [1] * (len(owner) - n_first)
-    np.testing.assert_array_equal(tiles[0][0], direct)  # a window's tile is the baseline's tile, pixel for pixel
+    assert owner.tolist()[:n_first] == [0] * n_first and owner.tolist()[n_first:] == [1] * (
+        len(owner) - n_first
+    )
+    np.testing.assert_array_equal(
+        tiles[0][0], direct
+    )  # a window's tile is the baseline's tile, pixel for pixel
     with torch.no_grad():
         alone = encoder(torch.from_numpy(direct).permute(2, 0, 1)[None].float() / 255)
     torch.testing.assert_close(features[0:1], alone, rtol=1e-4, atol=1e-5)

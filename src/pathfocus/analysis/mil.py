@@ -17,7 +17,7 @@ import torch
 
 from pathfocus.analysis.slide_analysis import SlideAnalysis
 from pathfocus.devices import pick_device
-from pathfocus.engines.tiles import THUMBNAIL_MPP, TileSettings, encode_slide
+from pathfocus.engines.tiles import THUMBNAIL_MPP, SlideTiles, TileSettings, encode_slide
 from pathfocus.models.mil import ExhaustiveMIL, GatedAttentionMIL
 from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.runs import load_run_weights, read_run_config
@@ -70,6 +70,10 @@ class MILAnalyzer:
 
     def analyze(self, slide_path: str | os.PathLike[str]) -> SlideAnalysis:
         """Read and encode every tissue tile, pool with attention; ``seconds`` covers all of it."""
+        return self.analyze_tiles(slide_path)[0]
+
+    def analyze_tiles(self, slide_path: str | os.PathLike[str]) -> tuple[SlideAnalysis, SlideTiles]:
+        """:meth:`analyze`, also returning the tiles and their features (what other heads can reuse)."""
         started = time.perf_counter()
         tiles = encode_slide(slide_path, self.model.encoder, self.settings, self.device)
         with torch.inference_mode():
@@ -89,7 +93,7 @@ class MILAnalyzer:
                    "tile_size": tiles.grid.spec.size, "read_mpp": tiles.grid.spec.mpp,
                    "encoder": self.config["encoder"]["name"], "tile_workers": self.settings.workers,
                    "thumbnail_pixels_read": tiles.thumbnail_pixels_read},
-        )
+        ), tiles
 
 
 def build_mil_model(config: dict[str, Any]) -> ExhaustiveMIL:

@@ -41,18 +41,25 @@ from pathfocus.slide.reader import open_slide
 log = logging.getLogger(__name__)
 
 
-def load_sew_model(run_dir: str | os.PathLike[str],
-                   device: str | None = None) -> tuple[SEWModel, SEWReading, dict[str, Any]]:
+def load_sew_model(
+    run_dir: str | os.PathLike[str], device: str | None = None
+) -> tuple[SEWModel, SEWReading, dict[str, Any]]:
     """Rebuild the run's :class:`SEWModel` (encoder included) and its reading settings (no pickle)."""
     config = read_run_config(run_dir, kind="sew")
     if "sew" in config or "encoder" not in config:
-        msg = (f"{run_dir} was trained by pathfocus 0.1, whose detail branch read superpixel graphs; this "
-               "version reads encoded tiles: retrain it with `pathfocus train sew`")
+        msg = (
+            f"{run_dir} was trained by pathfocus 0.1, whose detail branch read superpixel graphs; this "
+            "version reads encoded tiles: retrain it with `pathfocus train sew`"
+        )
         raise CheckpointError(msg)
     if config.get("graph_version", 1) != GRAPH_VERSION:
-        log.warning("%s was trained on graphs built by another pathfocus (graph version %s, now %s): its "
-                    "analyses differ from what it learnt on; retrain it for exact results",
-                    run_dir, config.get("graph_version", 1), GRAPH_VERSION)
+        log.warning(
+            "%s was trained on graphs built by another pathfocus (graph version %s, now %s): its "
+            "analyses differ from what it learnt on; retrain it for exact results",
+            run_dir,
+            config.get("graph_version", 1),
+            GRAPH_VERSION,
+        )
     architecture, reading = run_settings(config, f"{run_dir}/config.json")
     model = SEWModel(architecture, encoder_from_record(config["encoder"]))
     load_run_weights(run_dir, model)
@@ -85,8 +92,13 @@ class SEWAnalyzer:
     machine offers, up to four); ``torch_threads`` caps torch's CPU threads (None: all CPUs).
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], device: str | None = None,
-                 read_threads: int | None = None, torch_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        device: str | None = None,
+        read_threads: int | None = None,
+        torch_threads: int | None = None,
+    ) -> None:
         threads = default_read_threads() if read_threads is None else read_threads
         if threads < 1:
             msg = f"read_threads must be at least 1, got {threads}"
@@ -106,13 +118,21 @@ class SEWAnalyzer:
         return ThreadPoolExecutor(max_workers=self.read_threads, thread_name_prefix="sew-read")
 
     @torch.no_grad()
-    def scan(self, slide_path: str | os.PathLike[str], k: int | None = None,
-             pick: Callable[[ThumbnailGraph, torch.Tensor, int], list[int]] | None = None,
-             keep_tiles: bool = False) -> SlideScan:
+    def scan(
+        self,
+        slide_path: str | os.PathLike[str],
+        k: int | None = None,
+        pick: Callable[[ThumbnailGraph, torch.Tensor, int], list[int]] | None = None,
+        keep_tiles: bool = False,
+    ) -> SlideScan:
         """Read the ``k`` (default: the run's) windows ``pick`` chooses (default: top focus, spread apart)."""
         start = time.perf_counter()
         k = k or self.reading.k
-        with open_slide(slide_path) as slide, cpu_threads(self.device, self.torch_threads), self.pool() as pool:
+        with (
+            open_slide(slide_path) as slide,
+            cpu_threads(self.device, self.torch_threads),
+            self.pool() as pool,
+        ):
             graph = build_thumbnail_graph(slide, self.reading, keep_pixels=True)
             thumbnail_pixels = slide.reads.pixels
             data = graph.to_data().to(self.device)
@@ -124,15 +144,29 @@ class SEWAnalyzer:
             window_pixels, tiles = [], []
             if self.architecture.uses_detail:
                 features, tile_window, window_pixels, tiles = encode_windows(
-                    slide, graph.windows, chosen, self.reading.tiles, self.model.encoder, pool)
+                    slide, graph.windows, chosen, self.reading.tiles, self.model.encoder, pool
+                )
                 tokens = self.model.detail_branch.windows(features, tile_window, len(chosen))
             counted = slide.reads.pixels - thumbnail_pixels
             if counted != sum(window_pixels):  # every pixel read after the thumbnail is a window's
-                msg = f"SEW read {counted} pixels of {slide_path} but its windows account for {sum(window_pixels)}"
+                msg = (f"SEW read {counted} pixels of {slide_path} but its windows account for "
+                       f"{sum(window_pixels)}")
                 raise RuntimeError(msg)
-        return SlideScan(Path(slide_path).stem, graph, global_out.focus, window_focus, global_out.logits[0],
-                         chosen, tokens, features, tile_window, window_pixels, thumbnail_pixels,
-                         time.perf_counter() - start, tiles if keep_tiles else [])
+        return SlideScan(
+            Path(slide_path).stem,
+            graph,
+            global_out.focus,
+            window_focus,
+            global_out.logits[0],
+            chosen,
+            tokens,
+            features,
+            tile_window,
+            window_pixels,
+            thumbnail_pixels,
+            time.perf_counter() - start,
+            tiles if keep_tiles else [],
+        )
 
     def _top_focus(self, graph: ThumbnailGraph, window_focus: torch.Tensor, k: int) -> list[int]:
         gap = self.reading.min_gap_um / graph.slide_mpp
@@ -140,19 +174,24 @@ class SEWAnalyzer:
 
     @torch.no_grad()
     def predict(self, scan: SlideScan, k: int | None = None) -> dict[str, Any]:
-        """Probabilities from the first ``k`` windows of ``scan`` (all by default), with their lesion scores."""
+        """Probabilities from the first ``k`` windows of ``scan`` (all by default), with lesion scores."""
         k = len(scan.chosen) if k is None else min(k, len(scan.chosen))
         global_logits = scan.global_logits[None]
-        result: dict[str, Any] = {"global_probabilities": _softmax_list(scan.global_logits), "k": k,
-                                  "pixels_read": int(sum(scan.window_pixels[:k]))}
+        result: dict[str, Any] = {
+            "global_probabilities": _softmax_list(scan.global_logits),
+            "k": k,
+            "pixels_read": int(sum(scan.window_pixels[:k])),
+        }
         if not self.architecture.uses_detail:
             fused = self.model.fuse(global_logits, None)
         else:
             window_slide = torch.zeros(k, dtype=torch.long, device=self.device)
             detail = self.model.detail_branch(scan.tokens[:k], window_slide, 1)
             fused = self.model.fuse(global_logits, detail.logits)
-            result |= {"detail_probabilities": _softmax_list(detail.logits[0]),
-                       "lesion_scores": detail.lesion.cpu().tolist()}
+            result |= {
+                "detail_probabilities": _softmax_list(detail.logits[0]),
+                "lesion_scores": detail.lesion.cpu().tolist(),
+            }
         return result | {"probabilities": _softmax_list(fused[0])}
 
     def analyze(self, slide_path: Path) -> SlideAnalysis:
@@ -163,18 +202,34 @@ class SEWAnalyzer:
         focus = torch.sigmoid(scan.window_focus).cpu().numpy()
         regions = [scan.graph.windows.region(w, float(focus[w])) for w in scan.chosen]
         node_focus = torch.sigmoid(scan.node_focus).cpu().numpy()
-        extra = {"method": "sew", "slide_mpp": scan.graph.slide_mpp, "branches": self.architecture.branches,
-                 "global_weight": float(self.model.global_weight),
-                 **{key: prediction[key] for key in ("global_probabilities", "detail_probabilities",
-                                                     "lesion_scores") if key in prediction},
-                 "thumbnail_pixels_read": scan.thumbnail_pixels, "n_candidate_windows": len(scan.graph.windows),
-                 "n_tiles_read": int(len(scan.tile_window)), "read_threads": self.read_threads,
-                 "encoder": self.config["encoder"].get("description", self.config["encoder"]["name"])}
+        extra = {
+            "method": "sew",
+            "slide_mpp": scan.graph.slide_mpp,
+            "branches": self.architecture.branches,
+            "global_weight": float(self.model.global_weight),
+            **{
+                key: prediction[key]
+                for key in ("global_probabilities", "detail_probabilities", "lesion_scores")
+                if key in prediction
+            },
+            "thumbnail_pixels_read": scan.thumbnail_pixels,
+            "n_candidate_windows": len(scan.graph.windows),
+            "n_tiles_read": int(len(scan.tile_window)),
+            "read_threads": self.read_threads,
+            "encoder": self.config["encoder"].get("description", self.config["encoder"]["name"]),
+        }
         return SlideAnalysis(
-            slide_id=scan.slide_id, class_names=self.class_names, probabilities=prediction["probabilities"],
-            regions=regions, seconds=time.perf_counter() - start, pixels_read=prediction["pixels_read"],
-            thumbnail=scan.graph.thumbnail, thumbnail_mpp=self.reading.thumbnail_mpp,
-            heatmap=focus_heatmap(scan.graph, node_focus), extra=extra)
+            slide_id=scan.slide_id,
+            class_names=self.class_names,
+            probabilities=prediction["probabilities"],
+            regions=regions,
+            seconds=time.perf_counter() - start,
+            pixels_read=prediction["pixels_read"],
+            thumbnail=scan.graph.thumbnail,
+            thumbnail_mpp=self.reading.thumbnail_mpp,
+            heatmap=focus_heatmap(scan.graph, node_focus),
+            extra=extra,
+        )
 
 
 def _softmax_list(logits: torch.Tensor) -> list[float]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pathfocus.analysis.analyzers import load_analyzer
+from pathfocus.analysis.localisation import LocalisationScore, lesion_mask_of, score_regions, summarise
 from pathfocus.data.slide_labels import SPLITS_FILE, read_slide_labels, read_slide_splits, subset_table
 from pathfocus.errors import CheckpointError, InputError, PathfocusError
 from pathfocus.fileio import write_csv, write_json
@@ -26,14 +27,21 @@ from pathfocus.runs import EVAL_DIR, EVAL_METRICS_FILE, read_run_config
 log = logging.getLogger(__name__)
 
 
-def evaluate_slide_run(run_dir: str | os.PathLike[str], slides_csv: str | os.PathLike[str] | None = None,
-                       device: str | None = None, subset: str = "test") -> dict[str, Any]:
+def evaluate_slide_run(
+    run_dir: str | os.PathLike[str],
+    slides_csv: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    subset: str = "test",
+    annotations: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
     """Analyse the run's ``subset`` slides and write ``RUN/eval/{metrics.json, confusion_matrix.png,
     predictions.csv}``; return the metrics.
 
     Metrics: accuracy, balanced_accuracy, macro_f1, auc (one-vs-rest macro for > 2 classes),
     confusion_matrix, class_names, n_slides, and the median seconds and high-magnification pixels
-    read per slide.
+    read per slide. Where lesion annotations exist (``annotations``, else a ``masks`` folder beside the
+    labels CSV, as synthetic cohorts have), also the lesion hit rate and precision@k of the regions each
+    slide's analysis looked at (see :mod:`pathfocus.analysis.localisation`).
     """
     run = Path(run_dir)
     config = read_run_config(run, kind=("sew", "mil"))
@@ -57,7 +65,8 @@ def evaluate_slide_run(run_dir: str | os.PathLike[str], slides_csv: str | os.Pat
         raise InputError(msg)
 
     analyzer = load_analyzer(run, device=device)
-    rows, failed = [], []
+    masks = _annotation_folder(annotations, Path(labels_path))
+    rows, failed, localised = [], [], []
     for slide in chosen.itertuples(index=False):
         try:
             analysis = analyzer.analyze(Path(slide.path))
@@ -66,38 +75,94 @@ def evaluate_slide_run(run_dir: str | os.PathLike[str], slides_csv: str | os.Pat
             failed.append(f"{slide.slide_id}: {error}")
             continue
         log.info("%s: %s (true %s) in %.2f s", slide.slide_id, analysis.label, slide.label, analysis.seconds)
-        rows.append({"slide_id": slide.slide_id, "true": class_names.index(slide.label),
-                     "probabilities": analysis.probabilities, "seconds": analysis.seconds,
-                     "pixels_read": analysis.pixels_read})
+        rows.append(
+            {
+                "slide_id": slide.slide_id,
+                "true": class_names.index(slide.label),
+                "probabilities": analysis.probabilities,
+                "seconds": analysis.seconds,
+                "pixels_read": analysis.pixels_read,
+                "lesion_hit": None,
+            }
+        )
+        if masks is not None and class_names.index(slide.label) != 0:
+            score = _localise(masks, analysis, Path(slide.path))
+            if score is not None:
+                localised.append(score)
+                rows[-1]["lesion_hit"] = score.hit
     if not rows:
         msg = f"none of the {len(chosen)} {subset} slides could be analysed ({'; '.join(failed[:3])})"
         raise InputError(msg)
     probabilities = np.asarray([row["probabilities"] for row in rows], dtype=float)
     y_true = np.asarray([row["true"] for row in rows], dtype=int)
     metrics = classification_metrics(y_true, probabilities, class_names)
-    metrics.update({
-        "n_slides": len(rows),
-        "n_failed": len(failed),
-        "failed": failed,
-        "subset": subset,
-        "kind": config["kind"],
-        "seconds_per_slide": statistics.median(row["seconds"] for row in rows),
-        "pixels_read_per_slide": statistics.median(row["pixels_read"] for row in rows),
-    })
+    metrics.update(
+        {
+            "n_slides": len(rows),
+            "n_failed": len(failed),
+            "failed": failed,
+            "subset": subset,
+            "kind": config["kind"],
+            "seconds_per_slide": statistics.median(row["seconds"] for row in rows),
+            "pixels_read_per_slide": statistics.median(row["pixels_read"] for row in rows),
+            **summarise(localised),
+            "regions_per_slide": statistics.median(len(r.fractions) for r in localised)
+            if localised
+            else None,
+        }
+    )
     _write(run / EVAL_DIR, rows, probabilities, class_names, metrics)
     return metrics
 
 
-def _write(out: Path, rows: list[dict[str, Any]], probabilities: np.ndarray, class_names: list[str],
-           metrics: dict[str, Any]) -> None:
-    table = pd.DataFrame({"slide_id": [row["slide_id"] for row in rows],
-                          "true": [row["true"] for row in rows],
-                          "predicted": probabilities.argmax(axis=1)})
+def _write(
+    out: Path,
+    rows: list[dict[str, Any]],
+    probabilities: np.ndarray,
+    class_names: list[str],
+    metrics: dict[str, Any],
+) -> None:
+    table = pd.DataFrame(
+        {
+            "slide_id": [row["slide_id"] for row in rows],
+            "true": [row["true"] for row in rows],
+            "predicted": probabilities.argmax(axis=1),
+        }
+    )
     for index, name in enumerate(class_names):
         table[f"prob_{name}"] = probabilities[:, index]
     table["seconds"] = [row["seconds"] for row in rows]
     table["pixels_read"] = [row["pixels_read"] for row in rows]
+    table["lesion_hit"] = [row["lesion_hit"] for row in rows]
     write_csv(out / "predictions.csv", table)
-    plot_confusion_matrix(metrics["confusion_matrix"], class_names, out / "confusion_matrix.png",
-                          title=f"{metrics['kind']} slides ({metrics['subset']})")
+    plot_confusion_matrix(
+        metrics["confusion_matrix"],
+        class_names,
+        out / "confusion_matrix.png",
+        title=f"{metrics['kind']} slides ({metrics['subset']})",
+    )
     write_json(out / EVAL_METRICS_FILE, metrics)
+
+
+def _annotation_folder(given: str | os.PathLike[str] | None, labels_csv: Path) -> Path | None:
+    """The annotations to score localisation against: the given folder, else ``masks/`` beside the labels."""
+    if given is not None:
+        folder = Path(given)
+        if not folder.is_dir():
+            msg = (f"annotation folder {folder} does not exist; pass the folder of "
+                   "<slide_id>.geojson/.xml/_lesion.png")
+            raise InputError(msg)
+        return folder
+    beside = labels_csv.parent / "masks"
+    return beside if any(beside.glob("*_lesion.png")) else None
+
+
+def _localise(masks: Path, analysis: Any, slide_path: Path) -> LocalisationScore | None:
+    from pathfocus.slide.reader import open_slide
+
+    with open_slide(slide_path) as slide:
+        size, mpp = slide.dimensions, slide.mpp
+    lesion = lesion_mask_of(masks, analysis.slide_id, size, mpp)
+    if lesion is None or not lesion.any:
+        return None
+    return score_regions(analysis.slide_id, analysis.regions, lesion)

@@ -13,13 +13,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pathfocus.analysis.localisation import score_regions
 from pathfocus.analysis.slide_analysis import SlideAnalysis
+from pathfocus.data.annotations import LesionMask
 from pathfocus.errors import InputError
 from pathfocus.fileio import atomic_path, write_json
 from pathfocus.units import Region
 
 HEATMAP_SUFFIX = "_heatmap.png"
 BOX_COLOUR = (0, 230, 255)
+LESION_COLOUR = (60, 220, 60)
 HEAT_ALPHA = 0.6
 
 
@@ -31,10 +34,12 @@ def output_paths(out_dir: str | os.PathLike[str], slide_id: str) -> dict[str, Pa
 
 
 def write_slide_outputs(out_dir: str | os.PathLike[str], analysis: SlideAnalysis,
-                        slide_mpp: float | None = None) -> dict[str, Path]:
+                        slide_mpp: float | None = None, lesion: LesionMask | None = None) -> dict[str, Path]:
     """Write ``<id>.json``, ``<id>_heatmap.png`` and ``<id>.geojson`` atomically; return their paths.
 
-    ``slide_mpp`` (level-0 microns per pixel) defaults to ``analysis.extra["slide_mpp"]``.
+    ``slide_mpp`` (level-0 microns per pixel) defaults to ``analysis.extra["slide_mpp"]``. With the
+    slide's ``lesion`` annotation the heatmap outlines it (green) and the JSON says whether a region hit
+    it (``lesion_hit``) and how much of each region is lesion (``lesion_fractions``).
     """
     paths = output_paths(out_dir, analysis.slide_id)
     mpp = slide_mpp if slide_mpp is not None else analysis.extra.get("slide_mpp")
@@ -44,11 +49,32 @@ def write_slide_outputs(out_dir: str | os.PathLike[str], analysis: SlideAnalysis
         raise InputError(msg)
     scale = float(analysis.thumbnail_mpp) / float(mpp)  # level-0 pixels per thumbnail pixel
     image = render_heatmap(analysis.thumbnail, analysis.heatmap, analysis.regions, scale)
+    document = analysis.to_json()
+    if lesion is not None and lesion.any:
+        outline_lesion(image, lesion, scale)
+        score = score_regions(analysis.slide_id, analysis.regions, lesion)
+        document |= {"lesion_hit": score.hit, "lesion_fractions": score.fractions}
     with atomic_path(paths["heatmap"]) as tmp:
         image.save(tmp, format="PNG")
     write_regions_geojson(paths["geojson"], analysis)
-    write_json(paths["json"], analysis.to_json())
+    write_json(paths["json"], document)
     return paths
+
+
+def outline_lesion(image: Image.Image, lesion: LesionMask, scale: float) -> None:
+    """Draw the annotated lesion's outline (green) on a thumbnail-sized image, in place."""
+    from scipy import ndimage
+
+    factor = lesion.cell / scale  # thumbnail pixels per lesion-mask cell
+    size = image.size
+    mask = Image.fromarray(lesion.mask.astype(np.uint8) * 255).resize(
+        (max(1, round(lesion.mask.shape[1] * factor)), max(1, round(lesion.mask.shape[0] * factor))),
+        Image.Resampling.NEAREST).crop((0, 0, *size))
+    inside = np.asarray(mask) > 127
+    edge = inside & ~ndimage.binary_erosion(inside, iterations=max(1, round(min(size) / 300)))
+    pixels = np.asarray(image).copy()
+    pixels[edge] = LESION_COLOUR
+    image.paste(Image.fromarray(pixels))
 
 
 def render_heatmap(thumbnail: np.ndarray, heatmap: np.ndarray, regions: list[Region],

@@ -28,7 +28,9 @@ app = typer.Typer(
 groups = {
     "synth": typer.Typer(help="Make built-in synthetic data (patches, slides).", no_args_is_help=True),
     "slide": typer.Typer(help="Inspect and tile whole-slide images.", no_args_is_help=True),
-    "train": typer.Typer(help="Train a patch, SEW, MIL model or a tile encoder into a run folder.", no_args_is_help=True),
+    "train": typer.Typer(
+        help="Train a patch, SEW, MIL model or a tile encoder into a run folder.", no_args_is_help=True
+    ),
 }
 for group_name, group in groups.items():
     app.add_typer(group, name=group_name)

@@ -13,17 +13,23 @@ from pathfocus.cli.common import console, user_errors
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder from `pathfocus train`."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: GPU if present)."),
+    annotations: Path | None = typer.Option(None, "--annotations", help="Slide runs: lesion annotations "
+                                            "(<id>.geojson, <id>.xml, <id>_lesion.png) to score where the "
+                                            "regions landed; default: masks/ beside the labels CSV, if any."),
 ) -> None:
     """Score a run on its held-out test split; writes RUN/eval/metrics.json and figures."""
     from pathfocus.analysis.evaluate import evaluate_run
 
-    metrics = evaluate_run(run, device=device)
+    metrics = evaluate_run(run, device=device, annotations=annotations)
     if "image_accuracy" in metrics:
         headline = (f"image accuracy {metrics['image_accuracy']:.3f}, patient recognition rate "
                     f"{metrics['patient_recognition_rate']:.3f} on {metrics['n_patients']} test patients")
     else:
         auc = "n/a" if metrics.get("auc") is None else f"{metrics['auc']:.3f}"
         headline = f"accuracy {metrics['accuracy']:.3f}, AUC {auc} on {metrics['n_slides']} test slides"
+        if metrics.get("lesion_hit_rate") is not None:
+            headline += (f"; a region on the lesion in {metrics['lesion_hit_rate']:.0%} of "
+                         f"{metrics['n_localised_slides']} annotated positive slides")
     console.print(f"{headline} -> {run / 'eval' / 'metrics.json'}")
 
 

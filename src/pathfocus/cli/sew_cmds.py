@@ -17,10 +17,11 @@ from pathfocus.models.sew_settings import SEWArchitecture
 from pathfocus.training.encoder.config import SSLSettings
 from pathfocus.training.sew.config import SEWTraining
 
-
-ENCODER_HELP = ("Tile encoder, shared with `train mil`: ssl (default: SimCLR-pretrain --encoder-backbone on "
-                "the training slides, offline), ssl:DIR (from `train encoder`), timm:NAME (random weights "
-                "unless --pretrained/--weights) or hf-hub:ORG/NAME.")
+ENCODER_HELP = (
+    "Tile encoder, shared with `train mil`: ssl (default: SimCLR-pretrain --encoder-backbone on "
+    "the training slides, offline), ssl:DIR (from `train encoder`), timm:NAME (random weights "
+    "unless --pretrained/--weights) or hf-hub:ORG/NAME."
+)
 
 
 @user_errors
@@ -28,56 +29,109 @@ def train_sew(
     slides: Path | None = typer.Option(None, "--slides", help="labels.csv (slide_id,path,label)."),
     out: Path = typer.Option(..., "--out", help="Run folder to write."),
     config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
-    splits: Path | None = typer.Option(None, "--splits", help="splits.csv (slide_id,subset); default: "
-                                       "a patient-disjoint stratified split written to OUT/splits.csv."),
+    splits: Path | None = typer.Option(
+        None,
+        "--splits",
+        help="splits.csv (slide_id,subset); default: "
+        "a patient-disjoint stratified split written to OUT/splits.csv.",
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Most epochs" + default(SEWTraining, "epochs")),
-    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience in epochs, on "
-                                        "val_slide_loss" + default(SEWTraining, "patience")),
-    k: int | None = typer.Option(None, "--k", help="Windows read at high magnification per slide"
-                                 + default(SEWReading, "k")),
-    window_tiles: int | None = typer.Option(None, "--window-tiles", help="A window is this many tiles on a "
-                                            "side" + default(SEWReading, "window_tiles")),
-    min_gap: float | None = typer.Option(None, "--min-gap", help="Least distance between window centres, "
-                                         "um" + default(SEWReading, "min_gap_um")),
-    tile_size: int | None = typer.Option(None, "--tile-size", help="Tile side in pixels at --detail-mpp"
-                                         + default(TileSettings, "tile_size")),
-    detail_mpp: float | None = typer.Option(None, "--detail-mpp", "--mpp", help="Resolution windows and tiles "
-                                            "are read at, um/px" + default(TileSettings, "mpp")),
-    detail_window: int | None = typer.Option(None, "--detail-window", help="Window side in pixels at "
-                                             "--detail-mpp (sets --window-tiles; a multiple of --tile-size)."),
-    superpixels: int | None = typer.Option(None, "--superpixels", help="Superpixels over the thumbnail's "
-                                           "tissue" + default(SEWReading, "n_superpixels")),
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="Early-stopping patience in epochs, on val_slide_loss" + default(SEWTraining, "patience"),
+    ),
+    k: int | None = typer.Option(
+        None, "--k", help="Windows read at high magnification per slide" + default(SEWReading, "k")
+    ),
+    window_tiles: int | None = typer.Option(
+        None,
+        "--window-tiles",
+        help="A window is this many tiles on a side" + default(SEWReading, "window_tiles"),
+    ),
+    min_gap: float | None = typer.Option(
+        None,
+        "--min-gap",
+        help="Least distance between window centres, um" + default(SEWReading, "min_gap_um"),
+    ),
+    tile_size: int | None = typer.Option(
+        None, "--tile-size", help="Tile side in pixels at --detail-mpp" + default(TileSettings, "tile_size")
+    ),
+    detail_mpp: float | None = typer.Option(
+        None,
+        "--detail-mpp",
+        "--mpp",
+        help="Resolution windows and tiles are read at, um/px" + default(TileSettings, "mpp"),
+    ),
+    detail_window: int | None = typer.Option(
+        None,
+        "--detail-window",
+        help="Window side in pixels at --detail-mpp (sets --window-tiles; a multiple of --tile-size).",
+    ),
+    superpixels: int | None = typer.Option(
+        None,
+        "--superpixels",
+        help="Superpixels over the thumbnail's tissue" + default(SEWReading, "n_superpixels"),
+    ),
     encoder: str | None = typer.Option(None, "--encoder", help=ENCODER_HELP),
-    encoder_backbone: str | None = typer.Option(None, "--encoder-backbone", help="timm backbone an ssl "
-                                                "encoder is pretrained from" + default(TileEncoderSpec, "backbone")),
-    encoder_input_size: int | None = typer.Option(None, "--encoder-input-size", help="Tiles are encoded at "
-                                                  "this side" + default(TileEncoderSpec, "input_size", " px")),
+    encoder_backbone: str | None = typer.Option(
+        None,
+        "--encoder-backbone",
+        help="timm backbone an ssl encoder is pretrained from" + default(TileEncoderSpec, "backbone"),
+    ),
+    encoder_input_size: int | None = typer.Option(
+        None,
+        "--encoder-input-size",
+        help="Tiles are encoded at this side" + default(TileEncoderSpec, "input_size", " px"),
+    ),
     pretrained: bool = typer.Option(False, "--pretrained", help="timm:NAME with timm's published weights."),
     weights: Path | None = typer.Option(None, "--weights", help="timm:NAME with local .safetensors weights."),
-    ssl_epochs: int | None = typer.Option(None, "--ssl-epochs", help="Epochs of self-supervised pretraining "
-                                          "of the default encoder" + default(SSLSettings, "epochs")),
-    embedding: str | None = typer.Option(None, "--detail-embedding", hidden=True,
-                                         help="Older name: timm:NAME means --encoder timm:NAME --pretrained."),
+    ssl_epochs: int | None = typer.Option(
+        None,
+        "--ssl-epochs",
+        help="Epochs of self-supervised pretraining of the default encoder" + default(SSLSettings, "epochs"),
+    ),
+    embedding: str | None = typer.Option(
+        None,
+        "--detail-embedding",
+        hidden=True,
+        help="Older name: timm:NAME means --encoder timm:NAME --pretrained.",
+    ),
     train_pool: int | None = typer.Option(None, "--train-pool", hidden=True, help="No longer used."),
-    annotations: Path | None = typer.Option(None, "--annotations", help="Folder of lesion annotations per "
-                                            "slide (<id>.geojson QuPath, <id>.xml ASAP/CAMELYON16, "
-                                            "<id>_lesion.png): windows' labels where given."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Slides per batch"
-                                          + default(SEWTraining, "batch_size")),
+    annotations: Path | None = typer.Option(
+        None,
+        "--annotations",
+        help="Folder of lesion annotations per "
+        "slide (<id>.geojson QuPath, <id>.xml ASAP/CAMELYON16, "
+        "<id>_lesion.png): windows' labels where given.",
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Slides per batch" + default(SEWTraining, "batch_size")
+    ),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(SEWTraining, "lr")),
-    branches: str | None = typer.Option(None, "--branches", help="both, global (thumbnail only) or detail"
-                                        + default(SEWArchitecture, "branches")),
+    branches: str | None = typer.Option(
+        None,
+        "--branches",
+        help="both, global (thumbnail only) or detail" + default(SEWArchitecture, "branches"),
+    ),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Ablation: no consistency loss."),
     no_focus_loss: bool = typer.Option(False, "--no-focus-loss", help="Ablation: drop the focus loss."),
-    devices: str | None = typer.Option(None, "--devices", help="Passed to Lightning, e.g. 1, 4, auto"
-                                       + default(SEWTraining, "devices")),
-    strategy: str | None = typer.Option(None, "--strategy", help="Passed to Lightning, e.g. ddp"
-                                        + default(SEWTraining, "strategy")),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of splits, sampling and weights"
-                                    + default(SEWTraining, "seed")),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Cache of encoders, graphs and tile "
-                                          "features to use or fill (runs on the same slides, `train mil` "
-                                          "included, may share one; default: OUT/cache)."),
+    devices: str | None = typer.Option(
+        None, "--devices", help="Passed to Lightning, e.g. 1, 4, auto" + default(SEWTraining, "devices")
+    ),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="Passed to Lightning, e.g. ddp" + default(SEWTraining, "strategy")
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of splits, sampling and weights" + default(SEWTraining, "seed")
+    ),
+    cache_dir: Path | None = typer.Option(
+        None,
+        "--cache-dir",
+        help="Cache of encoders, graphs and tile "
+        "features to use or fill (runs on the same slides, `train mil` "
+        "included, may share one; default: OUT/cache).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
 ) -> None:
     """Train SEW; writes config.json, model.safetensors, training_summary.json, splits.csv, logs/, cache/."""
@@ -91,26 +145,45 @@ def train_sew(
     overrides: dict[str, Any] = {
         "slides": {"slides_csv": _text(slides), "splits_csv": _text(splits)},
         "architecture": {"branches": branches},
-        "reading": {"k": k, "window_tiles": window_tiles_of(detail_window, tile_size, window_tiles),
-                    "min_gap_um": min_gap, "n_superpixels": superpixels,
-                    "tiles": {"tile_size": tile_size, "mpp": detail_mpp}},
-        "encoder": {"source": source, "backbone": encoder_backbone, "input_size": encoder_input_size,
-                    "pretrained": pretrained or None, "weights": _text(weights)},
+        "reading": {
+            "k": k,
+            "window_tiles": window_tiles_of(detail_window, tile_size, window_tiles),
+            "min_gap_um": min_gap,
+            "n_superpixels": superpixels,
+            "tiles": {"tile_size": tile_size, "mpp": detail_mpp},
+        },
+        "encoder": {
+            "source": source,
+            "backbone": encoder_backbone,
+            "input_size": encoder_input_size,
+            "pretrained": pretrained or None,
+            "weights": _text(weights),
+        },
         "ssl": {"epochs": ssl_epochs},
-        "training": {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr,
-                     "devices": devices, "strategy": strategy, "seed": seed, "annotations": _text(annotations),
-                     "use_consistency": False if no_consistency else None,
-                     "use_focus_loss": False if no_focus_loss else None},
+        "training": {
+            "epochs": epochs,
+            "patience": patience,
+            "batch_size": batch_size,
+            "lr": lr,
+            "devices": devices,
+            "strategy": strategy,
+            "seed": seed,
+            "annotations": _text(annotations),
+            "use_consistency": False if no_consistency else None,
+            "use_focus_loss": False if no_focus_loss else None,
+        },
     }
     settings = resolve(SEWTrainConfig, config, overrides)
     summary = run(settings, out, resume=resume, cache_dir=cache_dir)
     if not summary:
         return
     auc = summary.get("val_auc")
-    console.print(f"trained SEW in {summary['seconds']} s ({summary['epochs_run']} epochs, encoder: "
-                  f"{summary['encoder']['description']}); best validation epoch {summary['best_epoch']}: "
-                  f"accuracy {summary.get('val_accuracy', float('nan')):.3f}, AUC "
-                  f"{'n/a' if auc is None else f'{auc:.3f}'} -> {out} (held-out: `pathfocus evaluate {out}`)")
+    console.print(
+        f"trained SEW in {summary['seconds']} s ({summary['epochs_run']} epochs, encoder: "
+        f"{summary['encoder']['description']}); best validation epoch {summary['best_epoch']}: "
+        f"accuracy {summary.get('val_accuracy', float('nan')):.3f}, AUC "
+        f"{'n/a' if auc is None else f'{auc:.3f}'} -> {out} (held-out: `pathfocus evaluate {out}`)"
+    )
 
 
 def encoder_source(encoder: str | None, embedding: str | None, pretrained: bool) -> tuple[str | None, bool]:
@@ -118,7 +191,9 @@ def encoder_source(encoder: str | None, embedding: str | None, pretrained: bool)
     if embedding is None:
         return encoder, pretrained
     if not embedding.startswith("timm:"):
-        msg = f"--detail-embedding {embedding} is no longer supported; pass --encoder (ssl, ssl:DIR, timm:NAME)"
+        msg = (
+            f"--detail-embedding {embedding} is no longer supported; pass --encoder (ssl, ssl:DIR, timm:NAME)"
+        )
         raise InputError(msg)
     return embedding, True
 
@@ -144,12 +219,24 @@ def analyze(
     slides: list[Path] = typer.Argument(..., help="Slide files and/or folders of slides."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <slide>.json, _heatmap.png, .geojson."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: GPU if present)."),
-    workers: int | None = typer.Option(None, "--workers", help="Reader threads (SEW windows) or processes "
-                                       "(baseline tiles); default: from the CPUs this process may use."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Reader threads (SEW windows) or processes "
+        "(baseline tiles); default: from the CPUs this process may use.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo slides whose JSON already exists."),
+    annotations: Path | None = typer.Option(
+        None,
+        "--annotations",
+        help="Folder of lesion annotations "
+        "(<id>.geojson, <id>.xml, <id>_lesion.png): outlined on the "
+        "heatmap, and the JSON says whether a region hit the lesion.",
+    ),
 ) -> None:
     """Classify slides and write per slide its prediction, focus regions, heatmap and QuPath GeoJSON."""
     from pathfocus.analysis.analyzers import load_analyzer
+    from pathfocus.analysis.localisation import lesion_mask_of
     from pathfocus.analysis.slide_outputs import output_paths, write_slide_outputs
     from pathfocus.slide.batch import expand_slide_paths, run_batch
     from pathfocus.slide.reader import open_slide
@@ -159,21 +246,29 @@ def analyze(
 
     def process(path: Path) -> dict[str, Any]:
         analysis = analyzer.analyze(path)
-        mpp = analysis.extra.get("slide_mpp")
-        if mpp is None:
-            with open_slide(path) as slide:
-                mpp = slide.mpp
-        write_slide_outputs(out, analysis, slide_mpp=mpp)
-        return {"label": analysis.label, "analysis_seconds": round(analysis.seconds, 3),
-                "pixels_read": analysis.pixels_read}
+        with open_slide(path) as slide:
+            mpp = analysis.extra.get("slide_mpp") or slide.mpp
+            lesion = (
+                lesion_mask_of(annotations, analysis.slide_id, slide.dimensions, mpp)
+                if annotations is not None
+                else None
+            )
+        write_slide_outputs(out, analysis, slide_mpp=mpp, lesion=lesion)
+        return {
+            "label": analysis.label,
+            "analysis_seconds": round(analysis.seconds, 3),
+            "pixels_read": analysis.pixels_read,
+        }
 
     def is_done(path: Path) -> bool:
         return not overwrite and output_paths(out, path.stem)["json"].is_file()
 
     status = run_batch(paths, process, is_done, out / "status.csv", desc="analyze")
     counts = status["status"].value_counts().to_dict()
-    console.print(f"{counts.get('ok', 0)} analysed, {counts.get('skipped', 0)} already done, "
-                  f"{counts.get('failed', 0)} failed -> {out} (status.csv lists each slide)")
+    console.print(
+        f"{counts.get('ok', 0)} analysed, {counts.get('skipped', 0)} already done, "
+        f"{counts.get('failed', 0)} failed -> {out} (status.csv lists each slide)"
+    )
     if counts.get("failed", 0) == len(status):
         raise typer.Exit(code=1)
 

@@ -122,6 +122,9 @@ def synth_slides(
     size: int = typer.Option(8192, "--size", help="Level-0 width and height in pixels (a multiple of 256)."),
     mpp: float = typer.Option(0.5, "--mpp", help="Level-0 microns per pixel (0.5 = 20x)."),
     workers: int = typer.Option(1, "--workers", help="Slides built in parallel processes."),
+    task: str = typer.Option("lesion", "--task", help="lesion: positives carry lesions a thumbnail shows; "
+                             "lookalike: every slide has foci that look alike on the thumbnail, and in a "
+                             "positive one of them is a lesion seen only at high magnification."),
 ) -> None:
     """Make a synthetic slide cohort: pyramidal TIFFs + labels.csv, clinical.csv, truth.csv and masks."""
     from rich.progress import Progress
@@ -129,7 +132,7 @@ def synth_slides(
     from pathfocus.data.synthetic.slides import make_synthetic_cohort
 
     with Progress(console=err_console) as progress:
-        task = progress.add_task("synthetic slides", total=slides)
+        bar = progress.add_task("synthetic slides", total=slides)
         make_synthetic_cohort(
             out,
             n_slides=slides,
@@ -138,7 +141,8 @@ def synth_slides(
             size=size,
             mpp=mpp,
             workers=workers,
-            progress=lambda _slide_id: progress.advance(task),
+            progress=lambda _slide_id: progress.advance(bar),
+            task=task,
         )
     console.print(
         f"{slides} slides, labels.csv, clinical.csv, truth.csv and masks/ -> {out}", highlight=False

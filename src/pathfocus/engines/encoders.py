@@ -27,12 +27,17 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 def build_encoder(spec: TileEncoderSpec) -> TileEncoder:
     """The encoder of a ``timm``, ``hub`` or ``ssl:DIR`` spec (an ``ssl`` one is pretrained by training)."""
     if spec.kind == "ssl":
-        msg = ("the default 'ssl' encoder is pretrained on a cohort's training slides by `train sew|mil|encoder`; "
-               "to use one elsewhere pass --encoder ssl:DIR")
+        msg = (
+            "the default 'ssl' encoder is pretrained on a cohort's training slides by "
+            "`train sew|mil|encoder`; "
+            "to use one elsewhere pass --encoder ssl:DIR"
+        )
         raise InputError(msg)
     if spec.kind == "ssl-dir":
         return load_encoder_folder(spec.folder, spec.input_size)
-    encoder = TileEncoder(spec.timm_name, input_size=spec.input_size, pretrained=spec.pretrained or spec.kind == "hub")
+    encoder = TileEncoder(
+        spec.timm_name, input_size=spec.input_size, pretrained=spec.pretrained or spec.kind == "hub"
+    )
     if spec.weights:
         load_backbone_weights(encoder.backbone, spec.weights)
     return encoder
@@ -43,7 +48,9 @@ def load_encoder_folder(folder: str | os.PathLike[str] | None, input_size: int |
     folder = Path(folder or "")
     config_path = folder / CONFIG_FILE
     if not config_path.is_file():
-        msg = f"{folder} is not an encoder folder (no {CONFIG_FILE}); pass what `pathfocus train encoder` wrote"
+        msg = (
+            f"{folder} is not an encoder folder (no {CONFIG_FILE}); pass what `pathfocus train encoder` wrote"
+        )
         raise CheckpointError(msg)
     config = read_json(config_path)
     if config.get("kind") != ENCODER_KIND:
@@ -63,10 +70,18 @@ def save_encoder_folder(folder: Path, encoder: TileEncoder, details: dict[str, A
     state = {k: v.detach().cpu().contiguous() for k, v in encoder.backbone.state_dict().items()}
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp))
-    write_json(folder / CONFIG_FILE, {"kind": ENCODER_KIND, "backbone": encoder.name,
-                                      "input_size": encoder.input_size, "num_features": encoder.num_features,
-                                      "data_config": encoder.data_config.to_dict(),
-                                      "fingerprint": encoder_fingerprint(encoder), **details})
+    write_json(
+        folder / CONFIG_FILE,
+        {
+            "kind": ENCODER_KIND,
+            "backbone": encoder.name,
+            "input_size": encoder.input_size,
+            "num_features": encoder.num_features,
+            "data_config": encoder.data_config.to_dict(),
+            "fingerprint": encoder_fingerprint(encoder),
+            **details,
+        },
+    )
 
 
 def encoder_fingerprint(encoder: TileEncoder) -> str:
@@ -80,10 +95,17 @@ def encoder_fingerprint(encoder: TileEncoder) -> str:
 
 def encoder_record(encoder: TileEncoder, spec: TileEncoderSpec) -> dict[str, Any]:
     """What a run's ``config.json`` says about its encoder (its weights travel in the run's safetensors)."""
-    return {"source": spec.source, "name": encoder.name, "input_size": encoder.input_size,
-            "num_features": encoder.num_features, "data_config": encoder.data_config.to_dict(),
-            "fingerprint": encoder_fingerprint(encoder), "description": spec.describe(),
-            "pretrained": spec.pretrained, "weights": spec.weights}
+    return {
+        "source": spec.source,
+        "name": encoder.name,
+        "input_size": encoder.input_size,
+        "num_features": encoder.num_features,
+        "data_config": encoder.data_config.to_dict(),
+        "fingerprint": encoder_fingerprint(encoder),
+        "description": spec.describe(),
+        "pretrained": spec.pretrained,
+        "weights": spec.weights,
+    }
 
 
 def encoder_from_record(record: dict[str, Any]) -> TileEncoder:

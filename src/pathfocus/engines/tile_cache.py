@@ -44,9 +44,18 @@ def cache_key(slide_path: str | os.PathLike[str], settings: TileSettings, finger
     """What the cached features of a slide depend on (a changed slide file or tiling invalidates them)."""
     path = Path(slide_path).resolve()
     stat = path.stat()
-    return json.dumps({"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                       "tile_size": settings.tile_size, "mpp": settings.mpp,
-                       "min_tissue": settings.min_tissue, "encoder": fingerprint}, sort_keys=True)
+    return json.dumps(
+        {
+            "path": str(path),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "tile_size": settings.tile_size,
+            "mpp": settings.mpp,
+            "min_tissue": settings.min_tissue,
+            "encoder": fingerprint,
+        },
+        sort_keys=True,
+    )
 
 
 class TileFeatureCache:
@@ -56,7 +65,9 @@ class TileFeatureCache:
     shared encoder; another encoder gets its own folder.
     """
 
-    def __init__(self, root: Path, encoder: TileEncoder, settings: TileSettings, device: torch.device) -> None:
+    def __init__(
+        self, root: Path, encoder: TileEncoder, settings: TileSettings, device: torch.device
+    ) -> None:
         self.encoder = encoder
         self.settings = settings
         self.device = device
@@ -83,8 +94,11 @@ class TileFeatureCache:
             return
         coords = torch.from_numpy(np.ascontiguousarray(tiles.grid.coords, dtype=np.int64))
         with atomic_path(features_file) as tmp:
-            save_file({"features": tiles.features.contiguous(), "coords": coords}, str(tmp),
-                      metadata={"key": key, "writer_rank": str(rank)})
+            save_file(
+                {"features": tiles.features.contiguous(), "coords": coords},
+                str(tmp),
+                metadata={"key": key, "writer_rank": str(rank)},
+            )
         failed_file.unlink(missing_ok=True)
 
     def get(self, slide_id: str, slide_path: str | os.PathLike[str]) -> SlideFeatures | str:
@@ -112,10 +126,14 @@ class TileFeatureCache:
             return None
 
 
-def encode_cohort(cache: TileFeatureCache, slides: Sequence[tuple[str, str]], rank: int = 0, world: int = 1,
-                  barrier: Callable[[], None] | None = None,
-                  on_slide: Callable[[], None] | None = None,
-                  ) -> tuple[list[SlideFeatures], list[dict[str, str]]]:
+def encode_cohort(
+    cache: TileFeatureCache,
+    slides: Sequence[tuple[str, str]],
+    rank: int = 0,
+    world: int = 1,
+    barrier: Callable[[], None] | None = None,
+    on_slide: Callable[[], None] | None = None,
+) -> tuple[list[SlideFeatures], list[dict[str, str]]]:
     """Features of every ``(slide_id, path)``: this process encodes slides ``rank::world``, waits for the
     others (``barrier``), then reads all back. Returns the features and the slides skipped, with why."""
     for slide_id, path in slides[rank::world]:

@@ -53,14 +53,23 @@ class SlideWindows:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """What a training cache stores (safetensors)."""
-        return {"tile_coords": torch.from_numpy(self.tile_coords), "boxes": torch.from_numpy(self.boxes),
-                "tile_window": torch.from_numpy(self.tile_window), "overlap": torch.from_numpy(self.overlap),
-                "tile_base": torch.tensor(self.tile_base)}
+        return {
+            "tile_coords": torch.from_numpy(self.tile_coords),
+            "boxes": torch.from_numpy(self.boxes),
+            "tile_window": torch.from_numpy(self.tile_window),
+            "overlap": torch.from_numpy(self.overlap),
+            "tile_base": torch.tensor(self.tile_base),
+        }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> SlideWindows:
-        return cls(tensors["tile_coords"].numpy(), int(tensors["tile_base"]), tensors["boxes"].numpy(),
-                   tensors["tile_window"].numpy(), tensors["overlap"].numpy())
+        return cls(
+            tensors["tile_coords"].numpy(),
+            int(tensors["tile_base"]),
+            tensors["boxes"].numpy(),
+            tensors["tile_window"].numpy(),
+            tensors["overlap"].numpy(),
+        )
 
 
 def tile_base_size(tiles: TileSettings, slide_mpp: float) -> int:
@@ -68,17 +77,25 @@ def tile_base_size(tiles: TileSettings, slide_mpp: float) -> int:
     return int(round(tiles.tile_size * max(tiles.mpp / slide_mpp, 1.0)))
 
 
-def slide_windows(tissue: TissueMask, labels: np.ndarray, labels_base_per_pixel: float,
-                  slide_size: tuple[int, int], slide_mpp: float, tiles: TileSettings,
-                  window_tiles: int) -> SlideWindows:
+def slide_windows(
+    tissue: TissueMask,
+    labels: np.ndarray,
+    labels_base_per_pixel: float,
+    slide_size: tuple[int, int],
+    slide_mpp: float,
+    tiles: TileSettings,
+    window_tiles: int,
+) -> SlideWindows:
     """The candidate windows of a slide from the tissue mask tiles are kept by and the thumbnail superpixel
     ``labels`` (0 = no tissue, node i = i + 1; ``labels_base_per_pixel`` level-0 px per label pixel);
     raises NoTissueError when no tile is tissue."""
     base = tile_base_size(tiles, slide_mpp)
     coords, _ = tissue_tile_coords(tissue, slide_size, base, base, tiles.min_tissue)
     if len(coords) == 0:
-        msg = (f"no {tiles.tile_size} px tile at {tiles.mpp} um/px of slide {tissue.slide_id or ''} is at least "
-               f"{tiles.min_tissue:.0%} tissue; lower min_tissue or check the slide")
+        msg = (
+            f"no {tiles.tile_size} px tile at {tiles.mpp} um/px of slide {tissue.slide_id or ''} is at least "
+            f"{tiles.min_tissue:.0%} tissue; lower min_tissue or check the slide"
+        )
         raise NoTissueError(msg)
     block = coords // (base * window_tiles)
     keys, tile_window = np.unique(block[:, 1] * (slide_size[0] + 1) + block[:, 0], return_inverse=True)
@@ -87,8 +104,13 @@ def slide_windows(tissue: TissueMask, labels: np.ndarray, labels_base_per_pixel:
     high = np.zeros((len(keys), 2), np.int64)
     np.maximum.at(high, tile_window, coords + base)
     boxes = np.concatenate([low, high - low], axis=1)
-    return SlideWindows(coords.astype(np.int64), base, boxes, tile_window.astype(np.int64),
-                        window_overlap(boxes, labels, labels_base_per_pixel))
+    return SlideWindows(
+        coords.astype(np.int64),
+        base,
+        boxes,
+        tile_window.astype(np.int64),
+        window_overlap(boxes, labels, labels_base_per_pixel),
+    )
 
 
 def window_overlap(boxes: np.ndarray, labels: np.ndarray, base_per_pixel: float) -> np.ndarray:

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from pathfocus.analysis.sew import SEWAnalyzer
+from pathfocus.engines.tile_cache import TileFeatureCache
 from pathfocus.errors import CheckpointError
 from pathfocus.markers.features import RegionFeatures
 
@@ -24,12 +25,21 @@ CROP_SIDE = 64  # side of the region crops kept for galleries
 
 
 @torch.no_grad()
-def slide_region_features(analyzer: SEWAnalyzer, slide_path: Path,
-                          all_tissue: bool = False) -> RegionFeatures:
-    """Detail-branch embeddings of one slide's focused windows (or of all its candidate windows)."""
+def slide_region_features(analyzer: SEWAnalyzer, slide_path: Path, all_tissue: bool = False,
+                          cache: TileFeatureCache | None = None) -> RegionFeatures:
+    """Detail-branch embeddings of one slide's focused windows (or of all its candidate windows).
+
+    With ``all_tissue`` and a tile-feature ``cache`` that holds the slide (for this run's encoder), the
+    windows are embedded from the cache instead of being read again; their gallery crops are then read
+    later, for the few regions shown.
+    """
     if not analyzer.architecture.uses_detail:
         msg = "this SEW run was trained with branches='global' and has no detail branch to embed regions"
         raise CheckpointError(msg)
+    if all_tissue and cache is not None:
+        cached = _from_cache(analyzer, Path(slide_path), cache)
+        if cached is not None:
+            return cached
 
     def every_window(graph, focus, k):  # type: ignore[no-untyped-def]
         return torch.argsort(focus, descending=True).tolist()
@@ -42,6 +52,33 @@ def slide_region_features(analyzer: SEWAnalyzer, slide_path: Path,
         slide_ids=np.full(len(scan.chosen), scan.slide_id, dtype=object), boxes=boxes,
         focus=focus[scan.chosen], lesion=lesion.cpu().numpy(), features=scan.tokens.cpu().numpy(),
         crops=np.stack([_crop(tiles) for tiles in scan.tiles]))
+
+
+def _from_cache(analyzer: SEWAnalyzer, slide_path: Path, cache: TileFeatureCache) -> RegionFeatures | None:
+    from pathfocus.engines.sew.forward import window_focus_logits
+    from pathfocus.engines.sew.graphs import build_thumbnail_graph
+    from pathfocus.slide.reader import open_slide
+
+    found = cache.get(slide_path.stem, slide_path)
+    if isinstance(found, str):
+        return None
+    with open_slide(slide_path) as slide:
+        graph = build_thumbnail_graph(slide, analyzer.reading)
+    windows = graph.windows
+    if not np.array_equal(found.coords.numpy(), windows.tile_coords):
+        return None
+    model, device = analyzer.model, analyzer.device
+    data = graph.to_data().to(device)
+    node_focus = model.forward_global(data.x, data.edge_index, torch.zeros(data.num_nodes, dtype=torch.long,
+                                                                            device=device), 1).focus
+    focus = torch.sigmoid(window_focus_logits([graph], node_focus, [0, data.num_nodes])[0]).cpu().numpy()
+    tokens = model.detail_branch.windows(found.features.to(device),
+                                         torch.from_numpy(windows.tile_window).to(device), len(windows))
+    _, lesion = model.detail_branch.score(tokens)
+    order = np.argsort(-focus, kind="stable")
+    return RegionFeatures(slide_ids=np.full(len(order), slide_path.stem, dtype=object),
+                          boxes=windows.boxes[order].astype(float), focus=focus[order],
+                          lesion=lesion.cpu().numpy()[order], features=tokens.cpu().numpy()[order])
 
 
 def _crop(tiles: np.ndarray) -> np.ndarray:
@@ -57,5 +94,16 @@ def extract_region_features(run_dir: str | os.PathLike[str], slide_paths: Iterab
     window), with its level-0 box, focus score, lesion score and a 64 px crop.
     """
     analyzer = SEWAnalyzer(run_dir, device)
-    return RegionFeatures.concat([slide_region_features(analyzer, Path(path), all_tissue)
-                                  for path in slide_paths])
+    cache = run_tile_cache(analyzer) if all_tissue else None
+    parts = [slide_region_features(analyzer, Path(path), all_tissue, cache) for path in slide_paths]
+    if cache is not None and any(part.crops is None for part in parts):
+        parts = [RegionFeatures(p.slide_ids, p.boxes, p.focus, p.lesion, p.features) for p in parts]
+    return RegionFeatures.concat(parts)
+
+
+def run_tile_cache(analyzer: SEWAnalyzer) -> TileFeatureCache | None:
+    """The tile-feature cache the run was trained with (None when it is gone)."""
+    root = Path(analyzer.config.get("cache_dir") or analyzer.run_dir / "cache")
+    if not root.is_dir():
+        return None
+    return TileFeatureCache(root, analyzer.model.encoder, analyzer.reading.tiles, analyzer.device)

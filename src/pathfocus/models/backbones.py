@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # NOTE: torch and timm load lazily, so settings modules (and 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "convnextv2_atto"
-DEFAULT_TILE_BACKBONE = "resnet18"  # the tile encoder SimCLR pretrains by default (BatchNorm suits SimCLR)
+# the tile encoder SimCLR pretrains by default: timm's 0.4 M-parameter ResNet-D (one block per stage), small
+# enough to pretrain in minutes on two CPU cores; a wider net is an --encoder-backbone away
+DEFAULT_TILE_BACKBONE = "test_resnet"
 HUB_PREFIXES = ("hf-hub:", "local-dir:")
 _WEIGHT_PREFIXES = ("", "model.", "backbone.", "module.", "encoder.")
 MIN_MATCHED_SHARE = 0.9
@@ -155,7 +157,7 @@ class TileEncoderSpec:
 
     source: str = "ssl"
     backbone: str = DEFAULT_TILE_BACKBONE
-    input_size: int = 64
+    input_size: int = 128
     pretrained: bool = False
     weights: str | None = None
 

@@ -38,15 +38,24 @@ class DetailOutput(NamedTuple):
 class GlobalBranch(nn.Module):
     """Thumbnail superpixel graph -> GCN -> Transformer with CLS -> logits (+ CLS, node features)."""
 
-    def __init__(self, in_dim: int, hidden: int, num_classes: int, gcn_layers: int = 2,
-                 transformer_layers: int = 2, heads: int = 4, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        num_classes: int,
+        gcn_layers: int = 2,
+        transformer_layers: int = 2,
+        heads: int = 4,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.gcn = GCNStack(in_dim, hidden, gcn_layers, dropout)
         self.transformer = CLSTransformer(hidden, transformer_layers, heads, dropout)
         self.head = nn.Linear(hidden, num_classes)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor,
-                n_graphs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, n_graphs: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cls, nodes = self.transformer(self.gcn(x, edge_index), batch, n_graphs)
         return self.head(cls), cls, nodes
 
@@ -56,8 +65,9 @@ class FocusPredictor(nn.Module):
 
     def __init__(self, hidden: int, dropout: float = 0.1) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, 1))
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
 
     def forward(self, nodes: torch.Tensor) -> torch.Tensor:
         return self.mlp(nodes).squeeze(-1)
@@ -72,12 +82,22 @@ class DetailBranch(nn.Module):
     plus a gated-attention pool of the window tokens (attention-MIL).
     """
 
-    def __init__(self, in_dim: int, hidden: int, num_classes: int, window_layers: int = 1,
-                 cross_layers: int = 1, heads: int = 4, dropout: float = 0.1, normal_class: int = 0) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        num_classes: int,
+        window_layers: int = 1,
+        cross_layers: int = 1,
+        heads: int = 4,
+        dropout: float = 0.1,
+        normal_class: int = 0,
+    ) -> None:
         super().__init__()
         self.normal_class = normal_class
-        self.project = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(),
-                                     nn.Dropout(dropout))
+        self.project = nn.Sequential(
+            nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout)
+        )
         self.within = CLSTransformer(hidden, window_layers, heads, dropout)
         self.region_head = nn.Linear(hidden, num_classes)
         self.across = CLSTransformer(hidden, cross_layers, heads, dropout)
@@ -116,19 +136,30 @@ class SEWModel(nn.Module):
         super().__init__()
         self.architecture = architecture
         c = architecture
-        self.global_branch = GlobalBranch(c.global_features, c.hidden, c.num_classes, c.gcn_layers,
-                                          c.transformer_layers, c.heads, c.dropout)
+        self.global_branch = GlobalBranch(
+            c.global_features, c.hidden, c.num_classes, c.gcn_layers, c.transformer_layers, c.heads, c.dropout
+        )
         self.focus = FocusPredictor(c.hidden, c.dropout)
-        self.detail_branch = DetailBranch(c.tile_features, c.detail_hidden, c.num_classes, c.window_layers,
-                                          c.cross_layers, c.heads, c.dropout, c.normal_class)
-        self.project_global = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(),
-                                            nn.Linear(c.hidden, c.detail_hidden))
+        self.detail_branch = DetailBranch(
+            c.tile_features,
+            c.detail_hidden,
+            c.num_classes,
+            c.window_layers,
+            c.cross_layers,
+            c.heads,
+            c.dropout,
+            c.normal_class,
+        )
+        self.project_global = nn.Sequential(
+            nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.detail_hidden)
+        )
         self.encoder = encoder
         default = {"global": 1.0, "detail": 0.0}.get(c.branches, 0.5)
         self.register_buffer("global_weight", torch.tensor(default))
 
-    def forward_global(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor,
-                       n_graphs: int) -> GlobalOutput:
+    def forward_global(
+        self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, n_graphs: int
+    ) -> GlobalOutput:
         logits, cls, nodes = self.global_branch(x, edge_index, batch, n_graphs)
         return GlobalOutput(logits, cls, nodes, self.focus(nodes))
 
@@ -140,7 +171,9 @@ class SEWModel(nn.Module):
         if not arch.uses_global:
             return _need(detail_logits, arch.branches)
         weight = self.global_weight
-        return weight * _need(global_logits, arch.branches) + (1 - weight) * _need(detail_logits, arch.branches)
+        return weight * _need(global_logits, arch.branches) + (1 - weight) * _need(
+            detail_logits, arch.branches
+        )
 
 
 def _need(logits: torch.Tensor | None, branches: str) -> torch.Tensor:

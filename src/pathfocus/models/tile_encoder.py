@@ -19,8 +19,13 @@ from pathfocus.models.backbones import DEFAULT_BACKBONE, DataConfig, create_back
 class TileEncoder(nn.Module):
     """Float RGB tiles in [0, 1] (N x 3 x H x W) -> pooled features (N x D); frozen (eval, no gradients)."""
 
-    def __init__(self, name: str = DEFAULT_BACKBONE, input_size: int | None = 128,
-                 pretrained: bool = False, backbone: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        name: str = DEFAULT_BACKBONE,
+        input_size: int | None = 128,
+        pretrained: bool = False,
+        backbone: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.name = name
         self.backbone = backbone if backbone is not None else create_backbone(name, pretrained, num_classes=0)
@@ -33,7 +38,8 @@ class TileEncoder(nn.Module):
 
     @property
     def num_features(self) -> int:
-        return int(self.backbone.num_features)
+        """Width of the pooled output (``head_hidden_size`` where timm has a pre-logits stage)."""
+        return int(getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features)
 
     def train(self, mode: bool = True) -> TileEncoder:
         # NOTE: frozen means frozen: BatchNorm/dropout stay in eval mode even inside a training loop.
@@ -43,7 +49,11 @@ class TileEncoder(nn.Module):
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         if tiles.shape[-1] != self.input_size or tiles.shape[-2] != self.input_size:
-            tiles = F.interpolate(tiles, size=(self.input_size, self.input_size), mode="bilinear",
-                                  antialias=True, align_corners=False)
+            tiles = F.interpolate(
+                tiles,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
         return self.backbone((tiles - self.mean) / self.std)
-

@@ -16,8 +16,9 @@ FOCUS_METHOD, BASELINE_METHOD = "sew", "mil"
 METHOD_TITLES = {"sew": "SEW focus", "mil": "exhaustive MIL attention"}
 
 
-def pair_analyses(analyses: list[AnalysisFolder]) -> tuple[list[tuple[AnalysisFolder, AnalysisFolder]],
-                                                            list[AnalysisFolder]]:
+def pair_analyses(
+    analyses: list[AnalysisFolder],
+) -> tuple[list[tuple[AnalysisFolder, AnalysisFolder]], list[AnalysisFolder]]:
     """SEW folders paired in order with baseline folders; everything else is shown on its own."""
     focus = [a for a in analyses if a.method == FOCUS_METHOD]
     baseline = [a for a in analyses if a.method == BASELINE_METHOD]
@@ -31,9 +32,13 @@ def _caption(folder: AnalysisFolder, slide_id: str) -> str:
     probabilities = document.get("probabilities") or []
     confidence = max(probabilities) if probabilities else None
     title = METHOD_TITLES.get(folder.method, folder.method)
-    return (f"{slide_id}, {title}: {document.get('label')} ({fmt(confidence)}), "
-            f"{fmt(document.get('seconds'))} s, {fmt(document.get('pixels_read', 0) / 1e6)} Mpx read at high "
-            f"magnification, {len(document.get('regions') or [])} regions outlined")
+    hit = document.get("lesion_hit")
+    lesion = "" if hit is None else f", {'a region on' if hit else 'no region on'} the annotated lesion"
+    return (
+        f"{slide_id}, {title}: {document.get('label')} ({fmt(confidence)}), "
+        f"{fmt(document.get('seconds'))} s, {fmt(document.get('pixels_read', 0) / 1e6)} Mpx read at high "
+        f"magnification, {len(document.get('regions') or [])} regions outlined{lesion}"
+    )
 
 
 def _slide_row(folders: tuple[AnalysisFolder, ...], slide_id: str) -> dict[str, Any]:
@@ -53,24 +58,33 @@ def slides_section(analyses: list[AnalysisFolder]) -> tuple[str, list[str]]:
     parts: list[str] = []
     for sew, mil in pairs:
         common = sorted(set(sew.slides) & set(mil.slides))
-        parts.append(f"<h3>SEW (<code>{esc(sew.path)}</code>) beside the exhaustive baseline "
-                     f"(<code>{esc(mil.path)}</code>)</h3>")
+        parts.append(
+            f"<h3>SEW (<code>{esc(sew.path)}</code>) beside the exhaustive baseline "
+            f"(<code>{esc(mil.path)}</code>)</h3>"
+        )
         if not common:
             notes.append(f"{sew.path} and {mil.path} share no slide, so no side-by-side view")
             continue
-        parts.append("<p>Left: SEW's focus heatmap over the thumbnail, the regions it read at high "
-                     "magnification outlined. Right: the attention of the baseline that read every tile.</p>")
+        parts.append(
+            "<p>Left: SEW's focus heatmap over the thumbnail, the windows it read at high "
+            "magnification outlined in cyan. Right: the attention of the baseline that read every "
+            "tile, its top tiles outlined. Where the slide has a lesion annotation it is outlined "
+            "in green.</p>"
+        )
         for slide_id in common[:SLIDE_LIMIT]:
-            panels = "".join(figure(folder.heatmap(slide_id), _caption(folder, slide_id), 640)
-                             for folder in (sew, mil))
+            panels = "".join(
+                figure(folder.heatmap(slide_id), _caption(folder, slide_id), 640) for folder in (sew, mil)
+            )
             parts.append(f'<div class="pair">{panels}</div>')
         if len(common) > SLIDE_LIMIT:
             parts.append(note(f"{len(common) - SLIDE_LIMIT} more slides in both folders"))
         parts.append(table([_slide_row((sew, mil), slide_id) for slide_id in common]))
     for folder in alone:
         ids = sorted(folder.slides)
-        parts.append(f"<h3>{esc(METHOD_TITLES.get(folder.method, folder.method))} "
-                     f"(<code>{esc(folder.path)}</code>)</h3>")
+        parts.append(
+            f"<h3>{esc(METHOD_TITLES.get(folder.method, folder.method))} "
+            f"(<code>{esc(folder.path)}</code>)</h3>"
+        )
         panels = "".join(figure(folder.heatmap(s), _caption(folder, s), 480) for s in ids[:SLIDE_LIMIT])
         parts.append(f'<div class="figures">{panels}</div>')
         parts.append(table([_slide_row((folder,), slide_id) for slide_id in ids]))
@@ -81,10 +95,20 @@ def slides_section(analyses: list[AnalysisFolder]) -> tuple[str, list[str]]:
 
 def comparison_rows(methods: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Table rows per method plus the derived ratios (computed here from the per-slide values)."""
-    rows = [{"method": name, "AUC": values.get("auc"), "accuracy": values.get("accuracy"),
-             "seconds per slide": values.get("seconds"),
-             "Mpx read per slide": None if values.get("pixels_read") is None else values["pixels_read"] / 1e6}
-            for name, values in methods.items()]
+    rows = []
+    for name, values in methods.items():
+        row: dict[str, Any] = {"method": name, "AUC": values.get("auc")}
+        if values.get("auc_low") is not None and values.get("auc_high") is not None:
+            row["AUC 95% CI"] = f"{values['auc_low']:.3f}–{values['auc_high']:.3f}"
+        row |= {
+            "accuracy": values.get("accuracy"),
+            "seconds per slide": values.get("seconds"),
+            "Mpx read per slide": None if values.get("pixels_read") is None else values["pixels_read"] / 1e6,
+        }
+        for key, title in (("lesion_hit_rate", "lesion hit rate"), ("precision_at_k", "precision@k")):
+            if any(v.get(key) is not None for v in methods.values()):
+                row[title] = values.get(key)
+        rows.append(row)
     sew, exhaustive = methods.get("sew") or {}, methods.get("exhaustive") or {}
     ratio: dict[str, Any] = {"method": "exhaustive ÷ SEW (time, pixels); SEW − exhaustive (AUC, accuracy)"}
     if sew.get("auc") is not None and exhaustive.get("auc") is not None:
@@ -98,35 +122,59 @@ def comparison_rows(methods: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [*rows, ratio]
 
 
-def comparison_section(comparisons: list[tuple[Path, dict[str, Any]]], runs: list[RunFolder],
-                       analyses: list[AnalysisFolder]) -> tuple[str, list[str]]:
+def comparison_section(
+    comparisons: list[tuple[Path, dict[str, Any]]], runs: list[RunFolder], analyses: list[AnalysisFolder]
+) -> tuple[str, list[str]]:
     """SEW versus the exhaustive baseline: from a benchmark file, else from the two runs' evaluations,
     else (speed and pixels only) from the per-slide analyses."""
     parts: list[str] = []
     for path, document in comparisons:
         extra = {k: document[k] for k in ("n_slides", "device", "command", "notes") if k in document}
-        parts += [f"<h3>Benchmark (<code>{esc(path)}</code>)</h3>",
-                  table(comparison_rows(document["methods"])), key_value_table(extra) if extra else ""]
+        parts += [
+            f"<h3>Benchmark (<code>{esc(path)}</code>)</h3>",
+            table(comparison_rows(document["methods"])),
+            key_value_table(extra) if extra else "",
+        ]
+        picture = Path(path).parent / str(document.get("figure", ""))
+        if document.get("figure") and picture.is_file():
+            parts.append(figure(picture, "test AUC against the high-magnification pixels read", 560))
     if parts:
         return "".join(parts), []
-    evaluations = {run.kind: read_document(run.path / "eval" / "metrics.json") for run in runs
-                   if run.kind in (FOCUS_METHOD, BASELINE_METHOD)}
+    evaluations = {
+        run.kind: read_document(run.path / "eval" / "metrics.json")
+        for run in runs
+        if run.kind in (FOCUS_METHOD, BASELINE_METHOD)
+    }
     if all(isinstance(evaluations.get(kind), dict) for kind in (FOCUS_METHOD, BASELINE_METHOD)):
-        methods = {name: {"auc": evaluations[kind].get("auc"), "accuracy": evaluations[kind].get("accuracy"),
-                          "seconds": evaluations[kind].get("seconds_per_slide"),
-                          "pixels_read": evaluations[kind].get("pixels_read_per_slide")}
-                   for name, kind in (("sew", FOCUS_METHOD), ("exhaustive", BASELINE_METHOD))}
-        return ("<p>From the two runs' <code>eval/metrics.json</code> (medians per slide).</p>"
-                + table(comparison_rows(methods)), [])
+        methods = {
+            name: {
+                "auc": evaluations[kind].get("auc"),
+                "accuracy": evaluations[kind].get("accuracy"),
+                "seconds": evaluations[kind].get("seconds_per_slide"),
+                "pixels_read": evaluations[kind].get("pixels_read_per_slide"),
+            }
+            for name, kind in (("sew", FOCUS_METHOD), ("exhaustive", BASELINE_METHOD))
+        }
+        return (
+            "<p>From the two runs' <code>eval/metrics.json</code> (medians per slide).</p>"
+            + table(comparison_rows(methods)),
+            [],
+        )
     pairs, _ = pair_analyses(analyses)
     if pairs:
         sew, mil = pairs[0]
-        methods = {name: {"seconds": statistics.median(s["seconds"] for s in folder.slides.values()),
-                          "pixels_read": statistics.median(s["pixels_read"] for s in folder.slides.values())}
-                   for name, folder in (("sew", sew), ("exhaustive", mil))}
-        return ("<p>Speed and pixels only (medians over the analysed slides); accuracy needs the runs' "
-                "evaluations or a benchmark file.</p>" + table(comparison_rows(methods)),
-                ["no benchmark comparison file or evaluated SEW and MIL runs: AUC comparison left out"])
+        methods = {
+            name: {
+                "seconds": statistics.median(s["seconds"] for s in folder.slides.values()),
+                "pixels_read": statistics.median(s["pixels_read"] for s in folder.slides.values()),
+            }
+            for name, folder in (("sew", sew), ("exhaustive", mil))
+        }
+        return (
+            "<p>Speed and pixels only (medians over the analysed slides); accuracy needs the runs' "
+            "evaluations or a benchmark file.</p>" + table(comparison_rows(methods)),
+            ["no benchmark comparison file or evaluated SEW and MIL runs: AUC comparison left out"],
+        )
     missing = ", ".join(f"methods.*.{k}" for k in COMPARISON_METRICS)
     return "", [f"no SEW-versus-exhaustive comparison (a JSON of kind sew_vs_exhaustive with {missing})"]
 

@@ -10,6 +10,10 @@ per standard deviation), about 30 % of times are censored.
 Outputs under OUT: ``slides/<id>.tiff``, ``labels.csv`` (slide_id,path,label), ``clinical.csv``
 (slide_id,time,event), ``truth.csv`` (fractions and parameters), ``masks/<id>_{tissue,lesion,pattern}.png``
 at the layout resolution (16 level-0 pixels per mask pixel), and ``cohort.json`` (the recipe).
+
+``task="lookalike"`` builds the look-alike cohort instead (:mod:`pathfocus.data.synthetic.lookalike`):
+foci that look alike on a thumbnail, one of them a lesion on positive slides; the same files plus
+``foci.csv`` and ``masks/<id>_lookalike.png``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,8 +36,12 @@ from pathfocus.data.synthetic.slide_tiff import write_aperio_tiff
 from pathfocus.errors import InputError
 from pathfocus.fileio import atomic_path, write_csv, write_json
 
+if TYPE_CHECKING:
+    from pathfocus.data.synthetic.lookalike import FociConfig
+
 log = logging.getLogger(__name__)
 
+TASKS = ("lesion", "lookalike")
 MEDIAN_SURVIVAL_MONTHS = 36.0
 PATTERN_LOG_HAZARD_PER_SD = 1.0
 CENSORED_SHARE = 0.3
@@ -164,13 +172,26 @@ def make_synthetic_cohort(
     workers: int = 1,
     quality: int = 85,
     progress: Callable[[str], None] | None = None,
+    task: str = "lesion",
+    foci: FociConfig | None = None,
 ) -> Path:
     """Build a cohort under ``out`` (see the module docstring for the files); returns ``out``.
 
     ``grades=G`` makes labels 0..G-1 (0 = no lesion; higher grades: larger, more atypical lesions).
     ``progress`` is called with each finished slide id (for a progress bar).
+    ``task="lookalike"`` builds the look-alike cohort instead (:mod:`pathfocus.data.synthetic.lookalike`:
+    only high magnification tells the label; ``foci`` sets the number and size of its foci).
     """
     out = Path(out)
+    if task not in TASKS:
+        msg = f"task must be one of {', '.join(TASKS)}, got {task!r}"
+        raise InputError(msg)
+    if task == "lesion" and foci is not None:
+        msg = "foci (the number and size of look-alike foci) applies to task='lookalike' only; drop it"
+        raise InputError(msg)
+    if task == "lookalike" and grades is not None:
+        msg = f"the look-alike cohort has labels 0/1 only; drop --grades ({grades}) or use --task lesion"
+        raise InputError(msg)
     if n_slides < 2:
         msg = f"a cohort needs at least 2 slides, got --slides {n_slides}"
         raise InputError(msg)
@@ -183,6 +204,13 @@ def make_synthetic_cohort(
     if mpp <= 0:
         msg = f"mpp must be positive, got {mpp}"
         raise InputError(msg)
+    if task == "lookalike":
+        # NOTE: imported here, as lookalike.py imports this module's constants and survival_times
+        from pathfocus.data.synthetic.lookalike import FociConfig, make_lookalike_cohort
+
+        return make_lookalike_cohort(
+            out, n_slides, seed, size, mpp, foci or FociConfig(), workers, quality, progress
+        )
     recipes = _recipes(n_slides, seed, grades, size, mpp)
     jobs = [(recipe, out, quality) for recipe in recipes]
     rows: list[dict[str, Any]] = []

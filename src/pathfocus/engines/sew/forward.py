@@ -24,8 +24,14 @@ from pathfocus.units import Region
 WindowTokens = Callable[[int, torch.Tensor], torch.Tensor]
 
 
-def select_regions(focus: torch.Tensor, positions: torch.Tensor, k: int, min_gap: float = 0.0,
-                   explore: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def select_regions(
+    focus: torch.Tensor,
+    positions: torch.Tensor,
+    k: int,
+    min_gap: float = 0.0,
+    explore: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Indices of up to ``k`` windows of one slide: the highest ``focus`` first, greedily skipping windows
     closer than ``min_gap`` (in the units of ``positions``, N x 2) to one already chosen; with
     ``explore`` > 0 that share of the k is drawn at random from the windows not chosen (training only).
@@ -67,15 +73,24 @@ class SEWForward:
     logits: torch.Tensor  # B x C fused
 
 
-def window_focus_logits(graphs: list[ThumbnailGraph], node_focus: torch.Tensor,
-                        offsets: list[int]) -> list[torch.Tensor]:
+def window_focus_logits(
+    graphs: list[ThumbnailGraph], node_focus: torch.Tensor, offsets: list[int]
+) -> list[torch.Tensor]:
     """Each slide's window focus logits: its overlap matrix (windows x nodes) times its node logits."""
-    return [torch.from_numpy(graph.windows.overlap).to(node_focus) @ node_focus[offsets[i]:offsets[i + 1]]
-            for i, graph in enumerate(graphs)]
+    return [
+        torch.from_numpy(graph.windows.overlap).to(node_focus) @ node_focus[offsets[i] : offsets[i + 1]]
+        for i, graph in enumerate(graphs)
+    ]
 
 
-def sew_forward(model: SEWModel, reading: SEWReading, graphs: list[ThumbnailGraph], window_tokens: WindowTokens,
-                explore: float = 0.0, generator: torch.Generator | None = None) -> SEWForward:
+def sew_forward(
+    model: SEWModel,
+    reading: SEWReading,
+    graphs: list[ThumbnailGraph],
+    window_tokens: WindowTokens,
+    explore: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> SEWForward:
     """Global branch -> window focus -> top-k windows (spread ``min_gap_um`` apart) -> their tokens ->
     detail branch -> fused slide logits."""
     device = next(model.parameters()).device
@@ -85,8 +100,14 @@ def sew_forward(model: SEWModel, reading: SEWReading, graphs: list[ThumbnailGrap
     chosen, regions = [], []
     for graph, window_focus in zip(graphs, focus, strict=True):
         windows = graph.windows
-        picked = select_regions(window_focus.detach().cpu(), torch.from_numpy(windows.centres),
-                                reading.k, reading.min_gap_um / graph.slide_mpp, explore, generator)
+        picked = select_regions(
+            window_focus.detach().cpu(),
+            torch.from_numpy(windows.centres),
+            reading.k,
+            reading.min_gap_um / graph.slide_mpp,
+            explore,
+            generator,
+        )
         scores = torch.sigmoid(window_focus.detach()[picked.to(device)]).tolist()
         chosen.append(picked)
         regions.append([windows.region(int(w), s) for w, s in zip(picked.tolist(), scores, strict=True)])
@@ -95,5 +116,6 @@ def sew_forward(model: SEWModel, reading: SEWReading, graphs: list[ThumbnailGrap
     tokens = torch.cat([window_tokens(i, picked) for i, picked in enumerate(chosen)])
     window_slide = torch.repeat_interleave(torch.arange(len(graphs)), torch.tensor([len(c) for c in chosen]))
     detail_out = model.detail_branch(tokens, window_slide.to(device), len(graphs))
-    return SEWForward(global_out, focus, chosen, regions, detail_out,
-                      model.fuse(global_out.logits, detail_out.logits))
+    return SEWForward(
+        global_out, focus, chosen, regions, detail_out, model.fuse(global_out.logits, detail_out.logits)
+    )

@@ -42,30 +42,68 @@ class ThumbnailGraph:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """What training caches (safetensors): everything but the thumbnail pixels and labels."""
-        return {"x": self.x, "edge_index": self.edge_index, "mask": torch.from_numpy(self.mask.astype(np.uint8)),
-                "meta": torch.tensor([*self.slide_size, self.slide_mpp, self.base_per_pixel], dtype=torch.float64),
-                **{f"windows.{k}": v for k, v in self.windows.tensors().items()}}
+        return {
+            "x": self.x,
+            "edge_index": self.edge_index,
+            "mask": torch.from_numpy(self.mask.astype(np.uint8)),
+            "meta": torch.tensor(
+                [*self.slide_size, self.slide_mpp, self.base_per_pixel], dtype=torch.float64
+            ),
+            **{f"windows.{k}": v for k, v in self.windows.tensors().items()},
+        }
 
     @classmethod
     def from_tensors(cls, slide_id: str, tensors: dict[str, torch.Tensor]) -> ThumbnailGraph:
         width, height, mpp, bpp = tensors["meta"].tolist()
-        windows = SlideWindows.from_tensors({k[8:]: v for k, v in tensors.items() if k.startswith("windows.")})
-        return cls(slide_id, tensors["x"], tensors["edge_index"], windows, (int(width), int(height)), float(mpp),
-                   float(bpp), tensors["mask"].numpy().astype(bool))
+        windows = SlideWindows.from_tensors(
+            {k[8:]: v for k, v in tensors.items() if k.startswith("windows.")}
+        )
+        return cls(
+            slide_id,
+            tensors["x"],
+            tensors["edge_index"],
+            windows,
+            (int(width), int(height)),
+            float(mpp),
+            float(bpp),
+            tensors["mask"].numpy().astype(bool),
+        )
 
 
 def build_thumbnail_graph(slide: Slide, reading: SEWReading, keep_pixels: bool = False) -> ThumbnailGraph:
     """Thumbnail at ``reading.thumbnail_mpp`` -> tissue -> SLIC graph -> candidate windows (NoTissueError on
     blank slides, or slides without a tissue tile)."""
-    graph, thumbnail, tissue = graph_from_slide(slide, mpp=reading.thumbnail_mpp, n_segments=reading.n_superpixels,
-                                                compactness=reading.superpixel_compactness)
-    tiles_tissue = tissue if np.isclose(tissue.mpp, TISSUE_MPP) else slide_tissue(slide, TissueConfig(TISSUE_MPP))
+    graph, thumbnail, tissue = graph_from_slide(
+        slide,
+        mpp=reading.thumbnail_mpp,
+        n_segments=reading.n_superpixels,
+        compactness=reading.superpixel_compactness,
+    )
+    tiles_tissue = (
+        tissue if np.isclose(tissue.mpp, TISSUE_MPP) else slide_tissue(slide, TissueConfig(TISSUE_MPP))
+    )
     labels_tissue = TissueMask(tissue.mask, tissue.mpp, tissue.base_per_pixel, slide.slide_id)
-    windows = slide_windows(tiles_tissue, graph.labels, labels_tissue.base_per_pixel, slide.dimensions,
-                            slide.mpp, reading.tiles, reading.window_tiles)
-    return ThumbnailGraph(slide.slide_id, graph.data.x, graph.data.edge_index, windows, tuple(slide.dimensions),
-                          slide.mpp, tissue.base_per_pixel, tissue.mask, graph.labels if keep_pixels else None,
-                          thumbnail if keep_pixels else None)
+    windows = slide_windows(
+        tiles_tissue,
+        graph.labels,
+        labels_tissue.base_per_pixel,
+        slide.dimensions,
+        slide.mpp,
+        reading.tiles,
+        reading.window_tiles,
+    )
+    return ThumbnailGraph(
+        slide.slide_id,
+        graph.data.x,
+        graph.data.edge_index,
+        windows,
+        tuple(slide.dimensions),
+        slide.mpp,
+        tissue.base_per_pixel,
+        tissue.mask,
+        graph.labels if keep_pixels else None,
+        thumbnail if keep_pixels else None,
+    )
 
 
 def focus_heatmap(graph: ThumbnailGraph, focus: np.ndarray) -> np.ndarray:

@@ -29,13 +29,17 @@ class SEWReading:
     n_superpixels: int = 192
     superpixel_compactness: float = 10.0
     k: int = 8
-    window_tiles: int = 2
-    min_gap_um: float = 300.0
+    window_tiles: int = 1
+    min_gap_um: float = 250.0
     tiles: TileSettings = field(default_factory=TileSettings)
 
     def __post_init__(self) -> None:
-        positive = {"k": self.k, "thumbnail_mpp": self.thumbnail_mpp, "n_superpixels": self.n_superpixels,
-                    "window_tiles": self.window_tiles}
+        positive = {
+            "k": self.k,
+            "thumbnail_mpp": self.thumbnail_mpp,
+            "n_superpixels": self.n_superpixels,
+            "window_tiles": self.window_tiles,
+        }
         bad = [name for name, value in positive.items() if value <= 0]
         if bad:
             msg = f"SEW reading settings must be positive: check {', '.join(bad)}"
@@ -51,8 +55,12 @@ class SEWReading:
 
     def graph_key(self) -> str:
         """A short hash of what shapes a cached thumbnail graph and its windows (a change: a new cache)."""
-        values = {"thumbnail_mpp": self.thumbnail_mpp, "n_superpixels": self.n_superpixels,
-                  "superpixel_compactness": self.superpixel_compactness, "window_tiles": self.window_tiles,
-                  "tiles": {k: v for k, v in asdict(self.tiles).items() if k in ("tile_size", "mpp", "min_tissue")},
-                  "graph_version": GRAPH_VERSION}
+        values = {
+            "thumbnail_mpp": self.thumbnail_mpp,
+            "n_superpixels": self.n_superpixels,
+            "superpixel_compactness": self.superpixel_compactness,
+            "window_tiles": self.window_tiles,
+            "tiles": {k: v for k, v in asdict(self.tiles).items() if k in ("tile_size", "mpp", "min_tissue")},
+            "graph_version": GRAPH_VERSION,
+        }
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]

@@ -25,7 +25,11 @@ def _fields(cls: type) -> set[str]:
 
 def split_flat_settings(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Route flat keys to ``architecture``, ``reading`` (tile keys to ``reading.tiles``) or ``training``."""
-    sections: dict[str, dict[str, Any]] = {ARCHITECTURE_SECTION: {}, READING_SECTION: {}, TRAINING_SECTION: {}}
+    sections: dict[str, dict[str, Any]] = {
+        ARCHITECTURE_SECTION: {},
+        READING_SECTION: {},
+        TRAINING_SECTION: {},
+    }
     for key, value in flat.items():
         if key in _fields(SEWArchitecture):
             sections[ARCHITECTURE_SECTION][key] = value

@@ -16,19 +16,18 @@ from pathfocus.errors import InputError
 class SSLSettings:
     """SimCLR pretraining: tiles sampled per training slide, epochs, batch, optimiser, temperature, seed.
 
-    ``store_size``: tiles are kept in memory at this side (read at the tile settings' mpp and size,
-    then shrunk); views are ``crop_fraction`` of it, resized to the encoder's input size.
+    Tiles are read at the tile settings' mpp and size and kept in memory shrunk to the encoder's input size
+    (the magnification the encoder sees in use); views are crops of ``crop_fraction`` of that side.
     """
 
     tiles_per_slide: int = 96
-    epochs: int = 12
+    epochs: int = 15
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
     temperature: float = 0.2
     projection_dim: int = 64
-    store_size: int = 128
-    crop_fraction: float = 0.75
+    crop_fraction: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:

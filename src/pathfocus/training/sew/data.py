@@ -62,8 +62,9 @@ class ThumbnailCache:
         return graph
 
 
-def build_graphs(table: pd.DataFrame, cache: ThumbnailCache,
-                 progress: bool = True) -> tuple[pd.DataFrame, list[ThumbnailGraph], list[str]]:
+def build_graphs(
+    table: pd.DataFrame, cache: ThumbnailCache, progress: bool = True
+) -> tuple[pd.DataFrame, list[ThumbnailGraph], list[str]]:
     """Thumbnail graphs of the slides in ``table`` (cached); unreadable or blank slides are skipped.
 
     Returns the rows kept, their graphs and a one-line reason per skipped slide (logged as warnings).
@@ -116,9 +117,18 @@ def collate_slides(items: list[SlideItem]) -> list[SlideItem]:
 class SEWDataModule(pl.LightningDataModule):
     """Train and val slides; :meth:`setup` encodes their tiles (once, split across DDP processes)."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame], graphs: dict[str, list[ThumbnailGraph]],
-                 class_names: list[str], tiles: TileFeatureCache, batch_size: int, seed: int,
-                 annotations: str | None = None, normal_class: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self,
+        tables: dict[str, pd.DataFrame],
+        graphs: dict[str, list[ThumbnailGraph]],
+        class_names: list[str],
+        tiles: TileFeatureCache,
+        batch_size: int,
+        seed: int,
+        annotations: str | None = None,
+        normal_class: int = 0,
+        progress: bool = True,
+    ) -> None:
         super().__init__()
         self.tables, self.graphs, self.class_names = tables, graphs, class_names
         self.tiles, self.batch_size, self.seed = tiles, batch_size, seed
@@ -132,26 +142,35 @@ class SEWDataModule(pl.LightningDataModule):
         started = time.perf_counter()
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        slides = [(str(row.slide_id), str(row.path)) for name in ("train", "val")
-                  for row in self.tables[name].itertuples(index=False)]
-        found, skipped = encode_cohort(self.tiles, slides, rank, world,
-                                       barrier=trainer.strategy.barrier if trainer is not None else None)
+        slides = [
+            (str(row.slide_id), str(row.path))
+            for name in ("train", "val")
+            for row in self.tables[name].itertuples(index=False)
+        ]
+        found, skipped = encode_cohort(
+            self.tiles, slides, rank, world, barrier=trainer.strategy.barrier if trainer is not None else None
+        )
         if skipped:
             reasons = "; ".join(f"{s['slide_id']}: {s['error']}" for s in skipped[:3])
             msg = f"the tiles of {len(skipped)} slide(s) could not be encoded ({reasons})"
             raise InputError(msg)
         features = {f.slide_id: f for f in found}
         for name in ("train", "val"):
-            self.items[name] = [self._item(row, graph, features[str(row.slide_id)])
-                                for row, graph in zip(self.tables[name].itertuples(index=False),
-                                                      self.graphs[name], strict=True)]
+            self.items[name] = [
+                self._item(row, graph, features[str(row.slide_id)])
+                for row, graph in zip(
+                    self.tables[name].itertuples(index=False), self.graphs[name], strict=True
+                )
+            ]
         self.feature_seconds = time.perf_counter() - started
 
     def _item(self, row: Any, graph: ThumbnailGraph, cached: Any) -> SlideItem:
         windows = graph.windows
         if not np.array_equal(cached.coords.numpy(), windows.tile_coords):
-            msg = (f"the cached tiles of {row.slide_id} are not the tiles of its windows; clear the cache "
-                   "folder (tile settings and tissue detection must match)")
+            msg = (
+                f"the cached tiles of {row.slide_id} are not the tiles of its windows; clear the cache "
+                "folder (tile settings and tissue detection must match)"
+            )
             raise InputError(msg)
         target = self.class_names.index(str(row.label))
         labels = torch.full((len(windows),), UNKNOWN, dtype=torch.long)
@@ -164,9 +183,22 @@ class SEWDataModule(pl.LightningDataModule):
         return SlideItem(str(row.slide_id), target, graph, cached.features.float(), labels)
 
     def train_dataloader(self) -> DataLoader:
-        return loader(SlideItems(self.items["train"]), self.trainer, True, self.seed, batch_size=self.batch_size,
-                      collate_fn=collate_slides, num_workers=0)
+        return loader(
+            SlideItems(self.items["train"]),
+            self.trainer,
+            True,
+            self.seed,
+            batch_size=self.batch_size,
+            collate_fn=collate_slides,
+            num_workers=0,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return loader(SlideItems(self.items["val"]), self.trainer, False, batch_size=self.batch_size,
-                      collate_fn=collate_slides, num_workers=0)
+        return loader(
+            SlideItems(self.items["val"]),
+            self.trainer,
+            False,
+            batch_size=self.batch_size,
+            collate_fn=collate_slides,
+            num_workers=0,
+        )

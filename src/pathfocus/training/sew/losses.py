@@ -34,8 +34,9 @@ def consistency_loss(global_projection: torch.Tensor, detail_cls: torch.Tensor) 
     return (1.0 - F.cosine_similarity(global_projection, detail_cls.detach(), dim=-1)).mean()
 
 
-def pseudo_labels(lesion: torch.Tensor, target: int, normal_class: int, k: int,
-                  known: torch.Tensor | None = None) -> torch.Tensor:
+def pseudo_labels(
+    lesion: torch.Tensor, target: int, normal_class: int, k: int, known: torch.Tensor | None = None
+) -> torch.Tensor:
     """Window labels of one slide: normal everywhere on a normal slide; else the ``k`` highest ``lesion``
     windows take ``target`` and the ``k`` lowest are normal (the rest ``UNKNOWN``). Known labels win."""
     labels = torch.full(lesion.shape, UNKNOWN, dtype=torch.long, device=lesion.device)
@@ -54,13 +55,17 @@ def pseudo_labels(lesion: torch.Tensor, target: int, normal_class: int, k: int,
 
 def region_loss(region_logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
     """Mean over slides of the mean cross-entropy over each slide's labelled windows."""
-    losses = [F.cross_entropy(logits[mask], label[mask])
-              for logits, label in zip(region_logits, labels, strict=True) if (mask := label != UNKNOWN).any()]
+    losses = [
+        F.cross_entropy(logits[mask], label[mask])
+        for logits, label in zip(region_logits, labels, strict=True)
+        if (mask := label != UNKNOWN).any()
+    ]
     return torch.stack(losses).mean()
 
 
-def focus_loss(window_focus: list[torch.Tensor], lesion: list[torch.Tensor],
-               lesion_free: list[bool]) -> torch.Tensor:
+def focus_loss(
+    window_focus: list[torch.Tensor], lesion: list[torch.Tensor], lesion_free: list[bool]
+) -> torch.Tensor:
     """Mean over slides of the BCE of every window's focus logit against its detached lesion score."""
     losses = []
     for logits, score, free in zip(window_focus, lesion, lesion_free, strict=True):
@@ -69,12 +74,19 @@ def focus_loss(window_focus: list[torch.Tensor], lesion: list[torch.Tensor],
     return torch.stack(losses).mean()
 
 
-def sew_loss(architecture: SEWArchitecture, training: SEWTraining, labels: torch.Tensor,
-             global_logits: torch.Tensor | None, detail_logits: torch.Tensor | None = None,
-             global_projection: torch.Tensor | None = None, detail_cls: torch.Tensor | None = None,
-             region_logits: list[torch.Tensor] | None = None, window_labels: list[torch.Tensor] | None = None,
-             window_focus: list[torch.Tensor] | None = None,
-             lesion: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def sew_loss(
+    architecture: SEWArchitecture,
+    training: SEWTraining,
+    labels: torch.Tensor,
+    global_logits: torch.Tensor | None,
+    detail_logits: torch.Tensor | None = None,
+    global_projection: torch.Tensor | None = None,
+    detail_cls: torch.Tensor | None = None,
+    region_logits: list[torch.Tensor] | None = None,
+    window_labels: list[torch.Tensor] | None = None,
+    window_focus: list[torch.Tensor] | None = None,
+    lesion: list[torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The total loss and its weighted parts (``ce_global``, ``ce_detail``, ``region``, ``consistency``,
     ``focus``). A term is included when its branch is in use and its switch is on; its inputs must then be
     given. Per-slide lists hold every candidate window of that slide."""
@@ -84,15 +96,18 @@ def sew_loss(architecture: SEWArchitecture, training: SEWTraining, labels: torch
     if architecture.uses_detail:
         parts["ce_detail"] = F.cross_entropy(_need(detail_logits, "detail_logits"), labels)
         if training.lambda_region > 0:
-            parts["region"] = training.lambda_region * region_loss(_need(region_logits, "region_logits"),
-                                                                   _need(window_labels, "window_labels"))
+            parts["region"] = training.lambda_region * region_loss(
+                _need(region_logits, "region_logits"), _need(window_labels, "window_labels")
+            )
         if training.use_consistency and training.lambda_cst > 0:
             parts["consistency"] = training.lambda_cst * consistency_loss(
-                _need(global_projection, "global_projection"), _need(detail_cls, "detail_cls"))
+                _need(global_projection, "global_projection"), _need(detail_cls, "detail_cls")
+            )
         if training.use_focus_loss and training.lambda_focus > 0:
             free = [int(label) == architecture.normal_class for label in labels]
-            parts["focus"] = training.lambda_focus * focus_loss(_need(window_focus, "window_focus"),
-                                                                _need(lesion, "lesion"), free)
+            parts["focus"] = training.lambda_focus * focus_loss(
+                _need(window_focus, "window_focus"), _need(lesion, "lesion"), free
+            )
     total = torch.stack(list(parts.values())).sum()
     return total, parts
 

@@ -25,8 +25,9 @@ from pathfocus.training.validation import EpochScores
 class SEWTask(pl.LightningModule):
     """SEW's objective, optimiser and validation metrics around a :class:`SEWModel`."""
 
-    def __init__(self, model: SEWModel, reading: SEWReading, training: SEWTraining,
-                 class_names: list[str]) -> None:
+    def __init__(
+        self, model: SEWModel, reading: SEWReading, training: SEWTraining, class_names: list[str]
+    ) -> None:
         super().__init__()
         self.model = model
         self.reading = reading
@@ -39,28 +40,50 @@ class SEWTask(pl.LightningModule):
         detail = self.model.detail_branch
         sizes = [len(item.graph.windows) for item in items]
         offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-        owner = torch.cat([torch.from_numpy(item.graph.windows.tile_window) + offset
-                           for item, offset in zip(items, offsets.tolist(), strict=True)])
+        owner = torch.cat(
+            [
+                torch.from_numpy(item.graph.windows.tile_window) + offset
+                for item, offset in zip(items, offsets.tolist(), strict=True)
+            ]
+        )
         tiles = torch.cat([item.tiles for item in items]).to(self.device)
         return list(detail.windows(tiles, owner.to(self.device), sum(sizes)).split(sizes))
 
     def _step(self, items: list[SlideItem], train: bool) -> tuple[torch.Tensor, dict, SEWForward]:
         architecture, training = self.model.architecture, self.training_config
         tokens = self.window_tokens(items) if architecture.uses_detail else []
-        out = sew_forward(self.model, self.reading, [item.graph for item in items],
-                          lambda i, chosen: tokens[i][chosen.to(self.device)],
-                          training.explore if train else 0.0, self.generator)
+        out = sew_forward(
+            self.model,
+            self.reading,
+            [item.graph for item in items],
+            lambda i, chosen: tokens[i][chosen.to(self.device)],
+            training.explore if train else 0.0,
+            self.generator,
+        )
         labels = torch.tensor([item.target for item in items], device=self.device)
         if out.detail_out is None:
             loss, parts = sew_loss(architecture, training, labels, out.global_out.logits)
             return loss, parts, out
         scored = [self.model.detail_branch.score(slide_tokens) for slide_tokens in tokens]
-        window_labels = [pseudo_labels(lesion, item.target, architecture.normal_class, training.pseudo_k,
-                                       item.window_labels) for (_, lesion), item in zip(scored, items, strict=True)]
+        window_labels = [
+            pseudo_labels(
+                lesion, item.target, architecture.normal_class, training.pseudo_k, item.window_labels
+            )
+            for (_, lesion), item in zip(scored, items, strict=True)
+        ]
         loss, parts = sew_loss(
-            architecture, training, labels, out.global_out.logits, out.detail_out.logits,
-            self.model.project_global(out.global_out.cls), out.detail_out.cls,
-            [logits for logits, _ in scored], window_labels, out.window_focus, [lesion for _, lesion in scored])
+            architecture,
+            training,
+            labels,
+            out.global_out.logits,
+            out.detail_out.logits,
+            self.model.project_global(out.global_out.cls),
+            out.detail_out.cls,
+            [logits for logits, _ in scored],
+            window_labels,
+            out.window_focus,
+            [lesion for _, lesion in scored],
+        )
         return loss, parts, out
 
     def training_step(self, items: list[SlideItem], batch_idx: int) -> torch.Tensor:
@@ -75,8 +98,12 @@ class SEWTask(pl.LightningModule):
         targets = torch.tensor([item.target for item in items], device=self.device)
         # model selection looks at the task itself, the fused prediction: the auxiliary terms (windows,
         # focus, consistency) move on their own and, on a few validation slides, can pick an untrained epoch
-        self.val_scores.update(torch.softmax(out.logits, dim=1), targets, loss=loss,
-                               slide_loss=F.cross_entropy(out.logits, targets))
+        self.val_scores.update(
+            torch.softmax(out.logits, dim=1),
+            targets,
+            loss=loss,
+            slide_loss=F.cross_entropy(out.logits, targets),
+        )
 
     def on_validation_epoch_end(self) -> None:
         scores = self.val_scores.compute()
@@ -90,6 +117,6 @@ class SEWTask(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
-        return torch.optim.AdamW(trainable, lr=self.training_config.lr,
-                                 weight_decay=self.training_config.weight_decay)
-
+        return torch.optim.AdamW(
+            trainable, lr=self.training_config.lr, weight_decay=self.training_config.weight_decay
+        )
