@@ -28,7 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/kfde_overhead.py
 	$(PY) benchmarks/tile_read.py
-	$(PY) benchmarks/sew_vs_exhaustive.py
+	$(PY) benchmarks/sew_focus.py --out runs/bench-sew-focus
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

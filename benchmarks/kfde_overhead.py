@@ -1,7 +1,7 @@
 """What KFDE costs: inference time of csfe, mfdf and kfde over the bare baseline, and training
 throughput of our Lightning path over a bare PyTorch loop on the same model and data.
 
-DESIGN.md section 6 budgets CSFE + MFDF at no more than +10% of the backbone's inference time. All models
+docs/design.md section 8 budgets CSFE + MFDF at no more than +10% of the backbone's inference time. All models
 run in this one process on the same input; repeats are interleaved across models (so load from other
 processes hits them alike) and the medians are compared. On a CPU shared with other jobs, pass
 ``--threads 1``: two torch threads that wait on each other make every timing swing by tens of percent.
@@ -23,8 +23,8 @@ import torch
 
 from pathfocus.models.kfde import create_model
 
-INFERENCE_BUDGET = 1.10  # DESIGN.md section 6: CSFE + MFDF add at most 10 %
-TRAINING_BUDGET = 0.85  # DESIGN.md section 6: training throughput within 15 % of a bare loop
+INFERENCE_BUDGET = 1.10  # docs/design.md section 8: CSFE + MFDF add at most 10 %
+TRAINING_BUDGET = 0.85  # docs/design.md section 8: training throughput within 15 % of a bare loop
 VARIANTS = ("baseline", "csfe", "mfdf", "kfde")
 
 

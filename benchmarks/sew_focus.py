@@ -11,7 +11,7 @@ script, in one run:
 4. analyses every held-out slide with both (timed back to back, slide by slide), plus the controls of
    ``focus_controls`` and a read-budget curve;
 5. prints mean AUC over seeds with a bootstrap 95 % interval, accuracy, lesion hit rate, precision@k,
-   pixels the readers counted and seconds per slide, and PASS/FAIL against docs/design.md section 6.
+   pixels the readers counted and seconds per slide, and PASS/FAIL against docs/design.md section 8.
 
     python benchmarks/sew_focus.py --out /tmp/sew_focus        # the defaults: about 25 min on 2 cores
     python benchmarks/sew_focus.py --out /tmp/quick --slides 16 --size 4096 --seeds 1   # a smoke run
@@ -235,7 +235,7 @@ def report(summary: dict[str, Any], checks: dict[str, bool], context: dict[str, 
         )
     )
     lines.append(
-        "budget (docs/design.md 6): "
+        "budget (docs/design.md §8): "
         + "; ".join(f"{name} [{'ok' if ok else 'missed'}]" for name, ok in checks.items())
         + f" -> {'PASS' if all(checks.values()) else 'FAIL'}"
     )
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             "notes": f"{args.task} cohort, {args.seeds} seeds, mean AUC with a bootstrap 95% interval; "
             "seconds and "
             "pixels are per-slide medians counted by the readers; "
-            f"{'PASS' if all(checks.values()) else 'FAIL'} against docs/design.md section 6",
+            f"{'PASS' if all(checks.values()) else 'FAIL'} against docs/design.md section 8",
         },
     )
     return 0

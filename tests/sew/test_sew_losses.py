@@ -42,8 +42,12 @@ def test_focus_loss_calibrates_every_window_to_detached_lesion_scores() -> None:
     focus = [torch.tensor([0.5, -1.0], requires_grad=True), torch.tensor([2.0], requires_grad=True)]
     lesion = [torch.tensor([0.9, 0.2], requires_grad=True), torch.tensor([0.7], requires_grad=True)]
     loss = focus_loss(focus, lesion, lesion_free=[False, True])
-    # slide 1 against its scores; slide 2 is lesion-free: its windows' targets are 0 whatever the score
-    expected = ((_bce(0.5, 0.9) + _bce(-1.0, 0.2)) / 2 + _bce(2.0, 0.0)) / 2
+    # slide 1: BCE against its scores plus the listwise term (scores as a distribution over its windows
+    # against the softmax of focus); slide 2 is lesion-free: targets 0 whatever the score, no listwise term
+    log_total = math.log(math.exp(0.5) + math.exp(-1.0))
+    log_softmax = [0.5 - log_total, -1.0 - log_total]
+    listwise = -(0.9 / 1.1 * log_softmax[0] + 0.2 / 1.1 * log_softmax[1])
+    expected = ((_bce(0.5, 0.9) + _bce(-1.0, 0.2)) / 2 + listwise + _bce(2.0, 0.0)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     loss.backward()
     assert lesion[0].grad is None  # the detail branch is the teacher: no gradient into it
@@ -81,33 +85,36 @@ def _inputs() -> dict[str, object]:
         "window_labels": [torch.zeros(4, dtype=torch.long), torch.tensor([2, 0, UNKNOWN, UNKNOWN, UNKNOWN])],
         "window_focus": [torch.randn(4, generator=generator), torch.randn(5, generator=generator)],
         "lesion": [torch.rand(4, generator=generator), torch.rand(5, generator=generator)],
+        "all_window_logits": torch.randn(2, 3, generator=generator),
     }
 
 
 def test_total_loss_is_the_weighted_sum() -> None:
-    training = SEWTraining(lambda_cst=0.3, lambda_focus=2.0, lambda_region=0.7)
+    training = SEWTraining(lambda_cst=0.3, lambda_focus=2.0, lambda_region=0.7, lambda_all_windows=0.4)
     x = _inputs()
     total, parts = sew_loss(SEWArchitecture(num_classes=3), training, **x)
     ce = torch.nn.functional.cross_entropy
     expected = (
         ce(x["global_logits"], x["labels"])
         + ce(x["detail_logits"], x["labels"])
+        + 0.4 * ce(x["all_window_logits"], x["labels"])
         + 0.7 * region_loss(x["region_logits"], x["window_labels"])
         + 0.3 * consistency_loss(x["global_projection"], x["detail_cls"])
         + 2.0 * focus_loss(x["window_focus"], x["lesion"], [True, False])
     )
-    assert set(parts) == {"ce_global", "ce_detail", "region", "consistency", "focus"}
+    assert set(parts) == {"ce_global", "ce_detail", "all_windows", "region", "consistency", "focus"}
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize(
     ("changes", "terms"),
     [
-        ({"use_consistency": False}, {"ce_global", "ce_detail", "region", "focus"}),
-        ({"use_focus_loss": False}, {"ce_global", "ce_detail", "region", "consistency"}),
-        ({"lambda_region": 0.0}, {"ce_global", "ce_detail", "consistency", "focus"}),
+        ({"use_consistency": False}, {"ce_global", "ce_detail", "all_windows", "region", "focus"}),
+        ({"use_focus_loss": False}, {"ce_global", "ce_detail", "all_windows", "region", "consistency"}),
+        ({"lambda_region": 0.0}, {"ce_global", "ce_detail", "all_windows", "consistency", "focus"}),
+        ({"lambda_all_windows": 0.0}, {"ce_global", "ce_detail", "region", "consistency", "focus"}),
         ({"branches": "global"}, {"ce_global"}),
-        ({"branches": "detail"}, {"ce_detail", "region", "consistency", "focus"}),
+        ({"branches": "detail"}, {"ce_detail", "all_windows", "region", "consistency", "focus"}),
     ],
 )
 def test_ablations_drop_terms(changes: dict[str, object], terms: set[str]) -> None:

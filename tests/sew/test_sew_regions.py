@@ -9,12 +9,13 @@ import torch
 from PIL import Image
 
 from pathfocus.engines.sew.detail import encode_windows
-from pathfocus.engines.sew.graphs import build_thumbnail_graph
+from pathfocus.engines.sew.graphs import POSITION_FEATURES, build_thumbnail_graph
 from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.engines.tile_settings import TISSUE_MPP
 from pathfocus.engines.windows import window_overlap
 from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.slide.reader import open_slide
+from pathfocus.slide.superpixels import graph_from_slide
 from pathfocus.slide.tiling import tile_grid
 from pathfocus.slide.tissue import TissueConfig, slide_tissue
 
@@ -78,3 +79,19 @@ def test_reading_windows_reads_their_tiles_and_counts_it(cohort: Path) -> None:
     with torch.no_grad():
         alone = encoder(torch.from_numpy(direct).permute(2, 0, 1)[None].float() / 255)
     torch.testing.assert_close(features[0:1], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_node_features_leave_positions_out(cohort: Path) -> None:
+    """The global branch must not see where a node is: with positions it memorises which focus of each
+    training slide holds the lesion, and focus fails on new slides."""
+    reading = SEWReading(n_superpixels=48)
+    path = next((cohort / "slides").glob("*.tiff"))
+    with open_slide(path) as slide:
+        graph = build_thumbnail_graph(slide, reading)
+        full, _, _ = graph_from_slide(
+            slide, mpp=reading.thumbnail_mpp, n_segments=reading.n_superpixels,
+            compactness=reading.superpixel_compactness,
+        )
+    keep = [i for i, name in enumerate(full.feature_names) if name not in POSITION_FEATURES]
+    assert {"x", "y"} <= set(full.feature_names) and len(keep) == len(full.feature_names) - 2
+    assert torch.equal(graph.x, full.data.x[:, keep])

@@ -31,7 +31,7 @@ from pathfocus.engines.encoders import encoder_from_record
 from pathfocus.engines.sew.detail import encode_windows
 from pathfocus.engines.sew.forward import select_regions, window_focus_logits
 from pathfocus.engines.sew.graphs import ThumbnailGraph, build_thumbnail_graph, focus_heatmap
-from pathfocus.engines.sew.reading import GRAPH_VERSION, SEWReading
+from pathfocus.engines.sew.reading import GRAPH_VERSION, OLDEST_USABLE_GRAPH_VERSION, SEWReading
 from pathfocus.engines.sew.settings import run_settings
 from pathfocus.errors import CheckpointError, InputError
 from pathfocus.models.sew import SEWModel
@@ -50,6 +50,13 @@ def load_sew_model(
         msg = (
             f"{run_dir} was trained by pathfocus 0.1, whose detail branch read superpixel graphs; this "
             "version reads encoded tiles: retrain it with `pathfocus train sew`"
+        )
+        raise CheckpointError(msg)
+    if config.get("graph_version", 1) < OLDEST_USABLE_GRAPH_VERSION:
+        msg = (
+            f"{run_dir} was trained on thumbnail graphs of version {config.get('graph_version', 1)}, whose "
+            f"node features held positions; this version ({GRAPH_VERSION}) leaves them out: retrain it with "
+            "`pathfocus train sew`"
         )
         raise CheckpointError(msg)
     if config.get("graph_version", 1) != GRAPH_VERSION:

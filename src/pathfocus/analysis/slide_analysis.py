@@ -36,7 +36,7 @@ class SlideAnalysis:
         return self.class_names[int(np.argmax(self.probabilities))]
 
     def to_json(self) -> dict[str, Any]:
-        """The per-slide JSON document (keys are a public contract, see DESIGN.md section 5)."""
+        """The per-slide JSON document (keys are a public contract, see docs/design.md section 7)."""
         return {
             "slide_id": self.slide_id,
             "label": self.label,

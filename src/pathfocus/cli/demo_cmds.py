@@ -12,14 +12,20 @@ from pathfocus.cli.common import console, err_console, user_errors
 @user_errors
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every output and report.html."),
-    slides: int = typer.Option(24, "--slides", help="Synthetic slides in the cohort."),
-    slide_size: int = typer.Option(6144, "--slide-size", help="Side of each synthetic slide (level-0 px)."),
+    slides: int | None = typer.Option(
+        None, "--slides", help="Synthetic slides in the cohort (default: the SEW benchmark's cohort size)."
+    ),
+    slide_size: int | None = typer.Option(
+        None, "--slide-size", help="Side of each synthetic slide, level-0 px (default: the benchmark's)."
+    ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Run every step of pathfocus on synthetic data (resumes where an interrupted run stopped)."""
     from pathfocus.demo import DemoConfig, run_demo
 
-    report = run_demo(out, DemoConfig(n_slides=slides, slide_size=slide_size, seed=seed), console=err_console)
+    given = {"n_slides": slides, "slide_size": slide_size}
+    config = DemoConfig(seed=seed, **{name: value for name, value in given.items() if value is not None})
+    report = run_demo(out, config, console=err_console)
     console.print(f"Report: {report.resolve()}")
 
 

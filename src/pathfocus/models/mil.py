@@ -52,7 +52,11 @@ class GatedAttentionMIL(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, hidden_dim: int = 128, attention_dim: int = 64,
                  dropout: float = 0.25) -> None:
         super().__init__()
-        self.project = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout))
+        # LayerNorm first, as SEW's detail branch does: encoders' features differ in scale by orders of
+        # magnitude, and unnormalised the attention can sit at uniform for dozens of epochs
+        self.project = nn.Sequential(
+            nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)
+        )
         self.pool = GatedAttentionPool(hidden_dim, attention_dim)
         self.classifier = nn.Linear(hidden_dim, num_classes)
 

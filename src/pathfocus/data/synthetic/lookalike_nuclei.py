@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pathfocus.data.synthetic.slide_render import EllipseFrames, wavy_radius
+
 HEX_RINGS = 4
 
 
@@ -89,16 +91,9 @@ def solid_patches(
     """
     major, minor, angle, stain, _ = params
     size = 2 * int(np.ceil(float(major.max()))) + 4
-    tops = np.floor(cy).astype(np.int64) - size // 2
-    lefts = np.floor(cx).astype(np.int64) - size // 2
-    grid = np.arange(size, dtype=np.float32) + 0.5
-    dy = (tops[:, None] + grid[None, :] - cy[:, None]).astype(np.float32)[:, :, None]
-    dx = (lefts[:, None] + grid[None, :] - cx[:, None]).astype(np.float32)[:, None, :]
-    cos = np.cos(angle).astype(np.float32)[:, None, None]
-    sin = np.sin(angle).astype(np.float32)[:, None, None]
-    u = (dx * cos + dy * sin) / major.astype(np.float32)[:, None, None]
-    v = (-dx * sin + dy * cos) / minor.astype(np.float32)[:, None, None]
-    return (u * u + v * v < 1.0) * stain.astype(np.float32)[:, None, None], tops, lefts
+    frames = EllipseFrames.around(cx, cy, major, minor, angle, size)
+    inside = frames.u * frames.u + frames.v * frames.v < 1.0
+    return inside * stain.astype(np.float32)[:, None, None], frames.tops, frames.lefts
 
 
 def vesicular_patches(
@@ -118,24 +113,12 @@ def vesicular_patches(
     ``origin``), so neighbouring tiles agree. Returns (N, S, S) patches and their top-left canvas pixels.
     """
     major, minor, angle, stain, phase = params
-    reach = float(major.max()) * (1 + irregular) + 1.5
-    size = 2 * int(np.ceil(reach)) + 2
-    tops = np.floor(cy).astype(np.int64) - size // 2
-    lefts = np.floor(cx).astype(np.int64) - size // 2
-    grid = np.arange(size, dtype=np.float32) + 0.5
-    dy = (tops[:, None] + grid[None, :] - cy[:, None]).astype(np.float32)[:, :, None]
-    dx = (lefts[:, None] + grid[None, :] - cx[:, None]).astype(np.float32)[:, None, :]
-    cos = np.cos(angle).astype(np.float32)[:, None, None]
-    sin = np.sin(angle).astype(np.float32)[:, None, None]
-    a = major.astype(np.float32)[:, None, None]
-    b = minor.astype(np.float32)[:, None, None]
-    u = (dx * cos + dy * sin) / a
-    v = (-dx * sin + dy * cos) / b
-    radius = np.sqrt(u * u + v * v)
+    size = 2 * int(np.ceil(float(major.max()) * (1 + irregular) + 1.5)) + 2
+    frames = EllipseFrames.around(cx, cy, major, minor, angle, size)
+    radius = wavy_radius(frames, phase, irregular)
+    dx, dy, tops, lefts = frames.dx, frames.dy, frames.tops, frames.lefts
     ph = phase.astype(np.float32)[:, None, None]
-    if irregular > 0:
-        theta = np.arctan2(v, u)
-        radius = radius / (1 + irregular * (0.6 * np.sin(2 * theta + ph) + 0.4 * np.sin(3 * theta + 2 * ph)))
+    b = minor.astype(np.float32)[:, None, None]
     depth = (1.0 - radius) * np.hypot(dx, dy) / np.maximum(radius, 1e-3)  # pixels in from the outline
     offset = 0.35 * b
     core = np.hypot(dx - offset * np.cos(ph), dy - offset * np.sin(ph)) < nucleolus

@@ -306,6 +306,51 @@ def _interpolation_matrix(points: np.ndarray, length: int) -> tuple[np.ndarray, 
     return matrix, slice(base, int(high.max()) + 1)
 
 
+@dataclass
+class EllipseFrames:
+    """Square patches of side ``size`` around N ellipses: their top-left canvas pixels, each pixel's offset
+    from the ellipse centre (``dx``, ``dy``, pixels) and its coordinates in the ellipse's own frame (``u``,
+    ``v``, in semi-axes: the outline is u² + v² = 1)."""
+
+    tops: np.ndarray
+    lefts: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    @classmethod
+    def around(
+        cls,
+        cx: np.ndarray,
+        cy: np.ndarray,
+        major: np.ndarray,
+        minor: np.ndarray,
+        angle: np.ndarray,
+        size: int,
+    ) -> EllipseFrames:
+        tops = np.floor(cy).astype(np.int64) - size // 2
+        lefts = np.floor(cx).astype(np.int64) - size // 2
+        grid = np.arange(size, dtype=np.float32) + 0.5
+        dy = (tops[:, None] + grid[None, :] - cy[:, None]).astype(np.float32)[:, :, None]
+        dx = (lefts[:, None] + grid[None, :] - cx[:, None]).astype(np.float32)[:, None, :]
+        cos = np.cos(angle).astype(np.float32)[:, None, None]
+        sin = np.sin(angle).astype(np.float32)[:, None, None]
+        u = (dx * cos + dy * sin) / major.astype(np.float32)[:, None, None]
+        v = (-dx * sin + dy * cos) / minor.astype(np.float32)[:, None, None]
+        return cls(tops, lefts, dx, dy, u, v)
+
+
+def wavy_radius(frames: EllipseFrames, phase: np.ndarray, irregular: float) -> np.ndarray:
+    """Each pixel's radius in its ellipse's frame, the outline made wavy by ``irregular`` (0: an ellipse)."""
+    radius = np.sqrt(frames.u * frames.u + frames.v * frames.v)
+    if irregular > 0:
+        theta = np.arctan2(frames.v, frames.u)
+        ph = phase.astype(np.float32)[:, None, None]
+        radius = radius / (1 + irregular * (0.6 * np.sin(2 * theta + ph) + 0.4 * np.sin(3 * theta + 2 * ph)))
+    return radius
+
+
 def _ellipse_patches(
     cx: np.ndarray,
     cy: np.ndarray,
@@ -317,23 +362,8 @@ def _ellipse_patches(
     irregular: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Soft-edged (optionally wavy) ellipses as (N, S, S) patches plus their top-left canvas positions."""
-    reach = float(major.max()) * (1 + irregular) + 1.5
-    size = 2 * int(np.ceil(reach)) + 2
-    tops = np.floor(cy).astype(np.int64) - size // 2
-    lefts = np.floor(cx).astype(np.int64) - size // 2
-    grid = np.arange(size, dtype=np.float32) + 0.5
-    dy = (tops[:, None] + grid[None, :] - cy[:, None]).astype(np.float32)[:, :, None]
-    dx = (lefts[:, None] + grid[None, :] - cx[:, None]).astype(np.float32)[:, None, :]
-    cos = np.cos(angle).astype(np.float32)[:, None, None]
-    sin = np.sin(angle).astype(np.float32)[:, None, None]
-    a = major.astype(np.float32)[:, None, None]
-    b = minor.astype(np.float32)[:, None, None]
-    u = (dx * cos + dy * sin) / a
-    v = (-dx * sin + dy * cos) / b
-    radius = np.sqrt(u * u + v * v)
-    if irregular > 0:
-        theta = np.arctan2(v, u)
-        ph = phase.astype(np.float32)[:, None, None]
-        radius = radius / (1 + irregular * (0.6 * np.sin(2 * theta + ph) + 0.4 * np.sin(3 * theta + 2 * ph)))
-    edge = np.clip((1.0 - radius) * (a / 1.2), 0.0, 1.0)  # ~1 px soft rim
-    return edge * stain.astype(np.float32)[:, None, None], tops, lefts
+    size = 2 * int(np.ceil(float(major.max()) * (1 + irregular) + 1.5)) + 2
+    frames = EllipseFrames.around(cx, cy, major, minor, angle, size)
+    radius = wavy_radius(frames, phase, irregular)
+    edge = np.clip((1.0 - radius) * (major.astype(np.float32)[:, None, None] / 1.2), 0.0, 1.0)  # ~1 px rim
+    return edge * stain.astype(np.float32)[:, None, None], frames.tops, frames.lefts

@@ -70,6 +70,12 @@ class ThumbnailGraph:
         )
 
 
+# Node positions are left out of what the global branch sees: with them, a few dozen training slides are
+# enough to memorise which focus of each slide holds the lesion, and focus fails on new slides (measured on
+# the look-alike cohort: held-out focus AUC 0.43 with positions, 0.84 without). Adjacency stays in the edges.
+POSITION_FEATURES = ("x", "y")
+
+
 def build_thumbnail_graph(slide: Slide, reading: SEWReading, keep_pixels: bool = False) -> ThumbnailGraph:
     """Thumbnail at ``reading.thumbnail_mpp`` -> tissue -> SLIC graph -> candidate windows (NoTissueError on
     blank slides, or slides without a tissue tile)."""
@@ -92,9 +98,10 @@ def build_thumbnail_graph(slide: Slide, reading: SEWReading, keep_pixels: bool =
         reading.tiles,
         reading.window_tiles,
     )
+    keep = [i for i, name in enumerate(graph.feature_names) if name not in POSITION_FEATURES]
     return ThumbnailGraph(
         slide.slide_id,
-        graph.data.x,
+        graph.data.x[:, keep].contiguous(),
         graph.data.edge_index,
         windows,
         tuple(slide.dimensions),

