@@ -1,8 +1,8 @@
 """Tile reading through pathfocus (reader, TileDataset, DataLoader) vs a bare OpenSlide loop, same run.
 
-Budget (docs/design.md section 8): our single-process rate >= 0.9 x the bare ``openslide.read_region`` loop over
-the same coordinates. Each variant opens a fresh handle (cold OpenSlide cache, warm OS page cache) and
-the rounds alternate their order; the median of the rounds is reported.
+Budget (docs/design.md section 8): our single-process rate >= 0.9 x the bare ``openslide.read_region``
+loop over the same coordinates. Each variant opens a fresh handle (cold OpenSlide cache, warm OS page
+cache) and the rounds alternate their order; the median of the rounds is reported.
 
     python benchmarks/tile_read.py [--slide PATH] [--size 8192] [--rounds 3] [--workers 2]
 """
