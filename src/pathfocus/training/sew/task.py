@@ -79,15 +79,14 @@ class SEWTask(pl.LightningModule):
         if out.detail_out is None:
             loss, parts = sew_loss(architecture, training, labels, out.global_out.logits)
             return loss, parts, out
-        scored = [self.model.detail_branch.score(slide_tokens) for slide_tokens in tokens]
-        every_window = self.every_window(tokens)
+        every_window = self.every_window(tokens)  # also scores each window on its own (region head)
+        sizes = [len(t) for t in tokens]
+        region_logits, lesion = every_window.region_logits.split(sizes), every_window.lesion.split(sizes)
         window_labels = [
             pseudo_labels(
                 attention, item.target, architecture.normal_class, training.pseudo_k, item.window_labels
             )
-            for attention, item in zip(
-                every_window.attention.split([len(t) for t in tokens]), items, strict=True
-            )
+            for attention, item in zip(every_window.attention.split(sizes), items, strict=True)
         ]
         loss, parts = sew_loss(
             architecture,
@@ -97,10 +96,10 @@ class SEWTask(pl.LightningModule):
             out.detail_out.logits,
             self.model.project_global(out.global_out.cls),
             out.detail_out.cls,
-            [logits for logits, _ in scored],
+            list(region_logits),
             window_labels,
             out.window_focus,
-            [lesion for _, lesion in scored],
+            list(lesion),
             every_window.logits,
         )
         return loss, parts, out
