@@ -285,12 +285,11 @@ def _analyze(paths: DemoPaths, config: DemoConfig) -> None:
     for name, run in (("sew", paths.sew), ("mil", paths.mil)):
         analyzer = load_analyzer(run)
         for slide_path in slide_paths:
-            with open_slide(slide_path) as slide:
-                slide_mpp = slide.mpp
+            analysis = analyzer.analyze(slide_path)
+            with open_slide(slide_path) as slide:  # the picture is drawn on a view read from the slide
                 lesion = lesion_mask_of(paths.slides / "masks", slide_path.stem, slide.dimensions, slide.mpp)
-            write_slide_outputs(
-                paths.analysis / name, analyzer.analyze(slide_path), slide_mpp=slide_mpp, lesion=lesion
-            )
+                write_slide_outputs(paths.analysis / name, analysis, slide_mpp=slide.mpp, lesion=lesion,
+                                    slide=slide)
     write_side_by_side(paths.analysis / "sew", paths.analysis / "mil", paths.analysis / "side_by_side")
     write_json(paths.analysis / "done.json", {"slides": [p.stem for p in slide_paths]})
 

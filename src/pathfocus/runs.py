@@ -65,6 +65,21 @@ def read_run_config(
     return config
 
 
+def record_label_names(run_dir: str | os.PathLike[str], names: Mapping[str, str]) -> None:
+    """Add the classes' display names (``{label: name}``) to the run's ``config.json`` as ``label_names``.
+
+    The labels stay the run's ``class_names`` (what the weights were trained to index); analyses,
+    evaluation and the report show the names.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    config = read_run_config(run_dir)
+    unknown = sorted(set(names) - {str(c) for c in config.get("class_names", [])})
+    if unknown:
+        msg = f"{path} has no class(es) {unknown} to name; its classes are {config.get('class_names')}"
+        raise CheckpointError(msg)
+    write_json(path, config | {"label_names": {str(k): str(v) for k, v in names.items()}})
+
+
 def read_training_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """What training wrote about itself (None when the run has no summary), old runs' name included."""
     run = Path(run_dir)

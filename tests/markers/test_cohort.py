@@ -1,7 +1,8 @@
-"""The honesty checks end to end: synthetic slides -> a briefly trained SEW run -> markers.
+"""The honesty checks end to end: synthetic slides -> a briefly trained SEW run -> markers, with the
+defaults of ``discover_markers`` (every tissue region, 20 x 3-fold cross-validation, 200 permutations).
 
-Slow (a cohort of 24 small slides, one SEW epoch, every tissue window embedded: minutes on two
-cores); the fast table-level versions of both checks are in test_honesty.py.
+Slow (a cohort of 24 small 2 mm slides, one SEW epoch, every tissue window embedded, six marker runs with
+their permutation nulls: minutes on two cores); the fast table-level versions are in test_honesty.py.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ def cohort_run(tmp_path_factory) -> tuple[Path, Path]:
     from pathfocus.training.sew.run import train_sew
 
     root = tmp_path_factory.mktemp("markers_cohort")
-    cohort = make_synthetic_cohort(root / "cohort", n_slides=24, seed=0, size=2048)
-    # 128 um windows: about 25 tissue windows per 1 mm slide, enough to estimate proportions
+    # 2 mm slides of one-tile (128 um) windows: about 100 tissue windows each. On 1 mm slides (about 25)
+    # the pattern's share was too noisy to predict survival (C-index 0.63, permutation p 0.10).
+    cohort = make_synthetic_cohort(root / "cohort", n_slides=24, seed=0, size=4096)
     settings = from_dict(SEWTrainConfig, {"slides": {"slides_csv": str(cohort / "labels.csv")},
-                                          "reading": {"detail_window": 256}, "training": {"epochs": 1}})
+                                          "reading": {"window_tiles": 1}, "training": {"epochs": 1}})
     train_sew(settings, root / "run", progress=False)
     return cohort, root / "run"
 
@@ -54,8 +56,7 @@ def _pattern_overlap(cohort: Path, regions: pd.DataFrame) -> np.ndarray:
 def signal(cohort_run, tmp_path_factory) -> tuple[dict, Path]:
     cohort, run = cohort_run
     out = tmp_path_factory.mktemp("markers_signal")
-    result = discover_markers(run, cohort / "labels.csv", cohort / "clinical.csv", out, all_tissue=True,
-                              progress=False)
+    result = discover_markers(run, cohort / "labels.csv", cohort / "clinical.csv", out, progress=False)
     return result, out
 
 
@@ -72,15 +73,19 @@ def test_a_prototype_matches_the_planted_pattern_and_predicts_survival(cohort_ru
     truth = pd.read_csv(cohort / "truth.csv").set_index("slide_id")["pattern_fraction"]
     slides = pd.read_csv(out / "slides.csv").set_index("slide_id")
     assert np.corrcoef(slides[pattern], truth.loc[slides.index])[0, 1] > 0.5
-    # ... and the held-out prediction is clearly better than chance
-    assert result["c_index"] > 0.6
+    # ... and the held-out prediction stands out from shuffled outcomes
+    assert result["c_index"] >= 0.65 and result["permutation_p"] < 0.05
+    # 24 slides hold fewer than 20 events: reported as inconclusive, in words, whatever the figures say
+    assert result["n_events"] < 20 and result["verdict"] == "inconclusive"
+    assert result["verdict_text"].startswith(f"inconclusive, not a finding: only {result['n_events']} events")
 
 
 def test_shuffled_survival_yields_no_marker(cohort_run, signal, tmp_path):
-    """Five shuffles, reusing the extracted features: never a significant marker, C-index centred on 0.5.
+    """Five shuffles, reusing the extracted features: never a significant marker nor a finding, and a
+    null centred on 0.5.
 
-    NOTE: with 24 slides one null C-index scatters by about 0.12 (measured over shuffles), so single
-    shuffles are only held to a wide band and the 0.5-centring is checked on their mean.
+    NOTE: with 24 slides one null C-index scatters by about 0.1 (measured over shuffles), so single
+    shuffles are only held to a wide band; the centring is checked on each run's 200-shuffle null.
     """
     cohort, _ = cohort_run
     _, out = signal
@@ -94,6 +99,8 @@ def test_shuffled_survival_yields_no_marker(cohort_run, signal, tmp_path):
         result = discover_markers(None, cohort / "labels.csv", tmp_path / "shuffled.csv",
                                   tmp_path / f"out{seed}", features=out / FEATURES_FILE, progress=False)
         assert result["significant_markers"] == []
+        assert result["verdict"] == "inconclusive"
+        assert abs(result["null_mean"] - 0.5) < 0.03
         assert abs(result["c_index"] - 0.5) < 0.25
         c_indices.append(result["c_index"])
     assert abs(np.mean(c_indices) - 0.5) < 0.1

@@ -63,6 +63,7 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, small, tables_of,
     ({"folds": 1}, "--folds 1 must be between 2"),
     ({"folds": 11}, "--folds 11 must be between 2"),
     ({"permutations": -1}, "--permutations -1 must be 0"),
+    ({"repeats": 0}, "--repeats 0 must be at least 1"),
 ])
 def test_bad_options_are_refused(tmp_path, small, tables_of, options, message):
     tables = tables_of(small)

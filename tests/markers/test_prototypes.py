@@ -25,7 +25,7 @@ def test_silhouette_recovers_the_number_of_well_separated_clusters():
     features, truth = _blobs(k=4)
     prototypes = fit_prototypes(features, seed=0)
     assert prototypes.k == 4
-    assert set(prototypes.k_scores) == set(range(2, 9))
+    assert set(prototypes.k_scores) == set(range(3, 9))
     assert max(prototypes.k_scores, key=prototypes.k_scores.get) == 4
     assert "silhouette" in prototypes.criterion
     assert _agreement(prototypes.labels, truth) == 1.0

@@ -8,11 +8,13 @@ import pytest
 from scipy.stats import chi2
 
 from pathfocus.markers.survival import (
+    concordance_counts,
     cross_validate,
     fit_cohort_cox,
     fold_assignments,
     logrank,
     permutation_p,
+    split_statistics,
 )
 
 
@@ -35,7 +37,8 @@ def _harrell(time, risk, event):
     return concordant / comparable
 
 
-def _logrank_by_hand(time, event, group):
+def _logrank_terms(time, event, group):
+    """Observed minus expected events of ``group`` and the hypergeometric variance (the textbook sums)."""
     observed_minus_expected = variance = 0.0
     for t in np.unique(time[event == 1]):
         at_risk = time >= t
@@ -45,27 +48,51 @@ def _logrank_by_hand(time, event, group):
         observed_minus_expected += d1 - d * n1 / n
         if n > 1:
             variance += d * (n1 / n) * (1 - n1 / n) * (n - d) / (n - 1)
+    return observed_minus_expected, variance
+
+
+def _logrank_by_hand(time, event, group):
+    observed_minus_expected, variance = _logrank_terms(time, event, group)
     return chi2.sf(observed_minus_expected**2 / variance, 1)
 
 
 def test_held_out_slides_are_scored_without_their_own_outcomes():
     proportions, time, event = _data()
-    first = cross_validate(proportions, time, event, folds=5, seed=0)
-    held_out = first.fold == 0
+    assignment = fold_assignments(len(time), 5, seed=0, event=event)
+    arrays = (proportions.to_numpy(), np.zeros((len(time), 0)), list(proportions.columns))
+    first = split_statistics(*arrays, time, event, assignment)
+    held_out = assignment == 0
     changed_time, changed_event = time.copy(), event.copy()
     changed_time[held_out] = changed_time[held_out][::-1] * 7.0
     changed_event[held_out] = 1 - changed_event[held_out]
-    second = cross_validate(proportions, changed_time, changed_event, folds=5, seed=0)
-    np.testing.assert_array_equal(second.fold, first.fold)
+    second = split_statistics(*arrays, changed_time, changed_event, assignment)
     np.testing.assert_allclose(second.risk[held_out], first.risk[held_out])
     np.testing.assert_array_equal(second.high_risk[held_out], first.high_risk[held_out])
     assert second.thresholds[0] == first.thresholds[0]
+    # cross_validate stratifies by event, so its folds follow the events but never the times
+    again = cross_validate(proportions, np.where(held_out, changed_time, time), event, folds=5, seed=0)
+    np.testing.assert_array_equal(again.fold, cross_validate(proportions, time, event, folds=5, seed=0).fold)
 
 
 def test_reported_figures_are_computed_from_the_out_of_fold_values():
+    from lifelines.utils import concordance_index
+
     proportions, time, event = _data(seed=2)
     result = cross_validate(proportions, time, event, folds=5, seed=1)
-    assert result.c_index == pytest.approx(_harrell(time, result.risk, event))
+    # the C-index counts pairs of slides held out in the same fold (scored by the same model) only
+    same_fold = result.fold[:, None] == result.fold[None, :]
+    pairs = [(i, j) for i in range(len(time)) for j in range(len(time))
+             if same_fold[i, j] and event[i] and time[i] < time[j]]
+    within = np.mean([1.0 if result.risk[i] > result.risk[j] else 0.5 if result.risk[i] == result.risk[j]
+                      else 0.0 for i, j in pairs])
+    assert result.c_index == pytest.approx(within)
+    assert result.c_index_pooled == pytest.approx(_harrell(time, result.risk, event))
+    for number, value in enumerate(result.c_index_folds):
+        fold = result.fold == number
+        assert value == pytest.approx(concordance_index(time[fold], -result.risk[fold], event[fold]))
+    folds = [result.fold == f for f in range(5)]
+    terms = [_logrank_terms(time[f], event[f], result.high_risk[f]) for f in folds]
+    assert result.logrank_z == pytest.approx(sum(t[0] for t in terms) / np.sqrt(sum(t[1] for t in terms)))
     two_sided = _logrank_by_hand(time, event, result.high_risk)
     assert result.logrank_p_two_sided == pytest.approx(two_sided, rel=1e-6)
     assert result.logrank_p == pytest.approx(two_sided / 2, rel=1e-6)  # split in the predicted direction
@@ -74,6 +101,26 @@ def test_reported_figures_are_computed_from_the_out_of_fold_values():
     for number, threshold in enumerate(result.thresholds):
         held_out = result.fold == number
         np.testing.assert_array_equal(result.high_risk[held_out], result.risk[held_out] > threshold)
+
+
+def test_concordance_counts_match_lifelines_with_tied_times_and_risks():
+    from lifelines.utils import concordance_index
+
+    rng = np.random.default_rng(4)
+    time = rng.integers(1, 6, 25).astype(float)  # many tied times
+    risk = rng.integers(0, 4, 25).astype(float)  # many tied risks
+    event = (rng.random(25) < 0.6).astype(int)
+    concordant, comparable = concordance_counts(time, risk, event)
+    assert concordant / comparable == pytest.approx(concordance_index(time, -risk, event))
+
+
+def test_stratified_folds_spread_the_events():
+    event = np.array([1] * 9 + [0] * 15)
+    folds = fold_assignments(24, 3, seed=0, event=event)
+    assert sorted(np.bincount(folds)) == [8, 8, 8]
+    assert sorted(np.bincount(folds[event == 1])) == [3, 3, 3]
+    tiny = fold_assignments(3, 3, seed=0, event=np.array([1, 0, 0]))  # no class fills 3 folds
+    assert sorted(tiny) == [0, 1, 2]
 
 
 def test_folds_ignore_outcomes_and_are_balanced():

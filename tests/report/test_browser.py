@@ -6,33 +6,12 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from pathfocus.report.browser import check_page, find_chromium
+from pathfocus.report.browser import check_page
 from pathfocus.report.document import build_report
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-chromium.sh"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Chromium, installed by the project's script when missing; a skip only when that cannot happen
-    (never on CI, where a missing browser is a failure)."""
-    found = find_chromium()
-    if found is None and SCRIPT.is_file():
-        subprocess.run(["bash", str(SCRIPT)], check=False, timeout=600)
-        found = find_chromium()
-    if found is None:
-        reason = f"Chromium is not installed and {SCRIPT.name} could not install it (not root or offline)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
 
 
 def test_report_renders_in_chromium(report_inputs, tmp_path, chromium):

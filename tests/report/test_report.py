@@ -97,6 +97,21 @@ def test_full_report_is_self_contained_and_shows_every_section(report_inputs, tm
     assert "hazard_ratio" in page and "0.600, 0.700, 0.740" in page  # markers.json tables
     # the sharper maps (kfde fixture) concentrate more energy in the masks, and the page says so
     assert re.search(r"<b>kfde</b> puts [0-9.]+ of its energy", page)
+    # each slide links to the viewer (these analyses predate slide_path, so the path is a placeholder)
+    sew, mil = report_inputs["analysis"] / "sew", report_inputs["analysis"] / "mil"
+    assert f"pathfocus view PATH/TO/slide_a --analysis {sew} --analysis {mil}" in page
+
+
+def test_view_command_names_the_slide_and_every_analysis(tmp_path):
+    from pathfocus.report.collect import AnalysisFolder
+    from pathfocus.report.slide_sections import view_command
+
+    slide = tmp_path / "my slides" / "a.svs"
+    sew = AnalysisFolder(tmp_path / "sew", {"a": {"slide_path": str(slide), "method": "sew"}})
+    mil = AnalysisFolder(tmp_path / "mil", {"a": {"method": "mil"}})
+    html = view_command((sew, mil), "a")
+    folders = f"--analysis {tmp_path / 'sew'} --analysis {tmp_path / 'mil'}"
+    assert f"pathfocus view &#x27;{slide}&#x27; {folders}" in html
 
 
 def test_partial_inputs_omit_sections_with_a_note(report_inputs, tmp_path):

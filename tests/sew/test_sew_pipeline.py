@@ -70,8 +70,9 @@ def test_analyze_writes_json_heatmap_and_geojson(sew_run: Path, cohort: Path, tm
     assert {"label", "probabilities", "regions", "seconds", "pixels_read"} <= set(document)
     assert document["label"] in ("0", "1") and document["seconds"] > 0
     assert set(document["regions"][0]) >= {"x", "y", "w", "h", "score"}
-    png = Image.open(paths["heatmap"])
-    assert png.size == (analysis.thumbnail.shape[1], analysis.thumbnail.shape[0])
+    png = Image.open(paths["heatmap"])  # the slide at 1024 px (not the 128 px thumbnail), then a colour bar
+    assert document["heatmap_slide_box"] == [0, 0, 1024, 1024]
+    assert png.size[1] == 1024 and png.size[0] > 1024
     geojson = json.loads(paths["geojson"].read_text())
     assert geojson["type"] == "FeatureCollection" and len(geojson["features"]) == 2
     ring = geojson["features"][0]["geometry"]["coordinates"][0]
@@ -132,7 +133,8 @@ def test_region_features_for_markers(sew_run: Path, cohort: Path) -> None:
 def test_cli_config_file_with_flags_over_it(
     cohort: Path, tmp_path: Path, tiny_sew: dict[str, object], settings
 ) -> None:  # type: ignore[no-untyped-def]
-    """`train sew --config` reads one section per concern; flags override it; the run records the result."""
+    """`train sew --config` reads one section per concern; flags override it; the run records the result
+    (with the class names given)."""
     import yaml
 
     from pathfocus.cli.main import app
@@ -155,10 +157,13 @@ def test_cli_config_file_with_flags_over_it(
             str(tmp_path / "sew.yaml"),
             "--epochs",
             "1",
+            "--class-names",
+            "normal,lesion",
         ],
     )
     assert result.exit_code == 0, result.output
     recorded = read_run_config(run, kind="sew")
+    assert recorded["class_names"] == ["0", "1"] and recorded["label_names"] == {"0": "normal", "1": "lesion"}
     assert recorded["reading"]["k"] == 3 and recorded["training"]["epochs"] == 1  # the flag won
     assert recorded["architecture"]["hidden"] == tiny_sew["hidden"]
     assert recorded["slides_csv"] == str((cohort / "labels.csv").resolve())

@@ -1,4 +1,5 @@
-"""One tiny synthetic cohort and one of each bad slide, built once for the whole slide test area."""
+"""One tiny synthetic cohort and one of each bad slide, built once for the whole slide test area, and the
+area's CLI commands wired as cli/main.py wires them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tifffile
+import typer
 
+from pathfocus.cli import slide_cmds
 from pathfocus.data.synthetic.slides import SlideRecipe, make_synthetic_cohort, write_synthetic_slide
 
 SIZE = 2048  # level 0; levels 512 and 128 px; thumbnail at 8 um/px = level 2 = mask resolution
@@ -73,3 +76,14 @@ def good_copy(tmp_path: Path, slide_path: Path) -> Path:
     target.parent.mkdir()
     shutil.copy(slide_path, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    """Only this area's commands, wired the way cli/main.py wires them."""
+    root = typer.Typer()
+    groups = {name: typer.Typer() for name in ("synth", "slide", "train")}
+    for name, group in groups.items():
+        root.add_typer(group, name=name)
+    slide_cmds.register(root, groups)
+    return root

@@ -12,7 +12,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pathfocus.cli import slide_cmds
 from pathfocus.slide.reader import open_slide
 from pathfocus.slide.tiling import tile_grid
 
@@ -25,16 +24,6 @@ BAD = {
     "corrupt_tiles": "corrupt",
 }
 
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    """Only this area's commands, wired the way cli/main.py wires them."""
-    root = typer.Typer()
-    groups = {name: typer.Typer() for name in ("synth", "slide", "train")}
-    for name, group in groups.items():
-        root.add_typer(group, name=name)
-    slide_cmds.register(root, groups)
-    return root
 
 
 runner = CliRunner()

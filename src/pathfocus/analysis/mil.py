@@ -16,11 +16,13 @@ import numpy as np
 import torch
 
 from pathfocus.analysis.slide_analysis import SlideAnalysis
+from pathfocus.data.slide_labels import display_class_names
 from pathfocus.devices import pick_device
 from pathfocus.engines.tiles import THUMBNAIL_MPP, SlideTiles, TileSettings, encode_slide
 from pathfocus.models.mil import ExhaustiveMIL, GatedAttentionMIL
 from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.runs import load_run_weights, read_run_config
+from pathfocus.slide.reader import open_slide
 from pathfocus.slide.tiling import TileGrid
 from pathfocus.units import Region
 
@@ -57,10 +59,11 @@ class MILAnalyzer:
     """Analyse slides with a trained ``mil`` run folder (the exhaustive baseline)."""
 
     def __init__(self, run_dir: str | os.PathLike[str], device: str | None = None,
-                 num_workers: int | None = None) -> None:
+                 num_workers: int | None = None, slide_mpp: float | None = None) -> None:
+        self.slide_mpp = slide_mpp  # level-0 mpp of the slides, when their metadata lacks it
         self.run_dir = Path(run_dir)
         self.config = read_run_config(self.run_dir, kind="mil")
-        self.class_names = [str(name) for name in self.config["class_names"]]
+        self.class_names = display_class_names(self.config)  # names, not 0/1, where given
         self.device = pick_device(device)
         tiles = {**self.config["tiles"], **({} if num_workers is None else {"num_workers": num_workers})}
         self.settings = TileSettings(**tiles)
@@ -75,7 +78,11 @@ class MILAnalyzer:
     def analyze_tiles(self, slide_path: str | os.PathLike[str]) -> tuple[SlideAnalysis, SlideTiles]:
         """:meth:`analyze`, also returning the tiles and their features (what other heads can reuse)."""
         started = time.perf_counter()
-        tiles = encode_slide(slide_path, self.model.encoder, self.settings, self.device)
+        if self.slide_mpp is None:
+            tiles = encode_slide(slide_path, self.model.encoder, self.settings, self.device)
+        else:  # NOTE: a Slide carrying the user's mpp goes where a path would (open_slide reopens it so)
+            with open_slide(slide_path, mpp=self.slide_mpp) as slide:
+                tiles = encode_slide(slide, self.model.encoder, self.settings, self.device)  # type: ignore[arg-type]
         with torch.inference_mode():
             logits, attention = self.model.head(tiles.features.to(self.device))
         probabilities = torch.softmax(logits.float(), dim=-1).cpu().numpy()

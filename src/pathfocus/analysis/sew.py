@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from pathfocus.analysis.slide_analysis import SlideAnalysis
+from pathfocus.data.slide_labels import display_class_names
 from pathfocus.devices import cpu_threads, default_read_threads, pick_device
 from pathfocus.engines.encoders import encoder_from_record
 from pathfocus.engines.sew.detail import encode_windows
@@ -96,7 +97,8 @@ class SEWAnalyzer:
     """Analyse slides with a trained SEW run (``device`` None: GPU when present).
 
     ``read_threads`` threads read a slide's windows (1: one after the other; None: as many as the
-    machine offers, up to four); ``torch_threads`` caps torch's CPU threads (None: all CPUs).
+    machine offers, up to four); ``torch_threads`` caps torch's CPU threads (None: all CPUs);
+    ``slide_mpp`` overrides the slides' level-0 microns per pixel (None: their metadata's).
     """
 
     def __init__(
@@ -105,7 +107,9 @@ class SEWAnalyzer:
         device: str | None = None,
         read_threads: int | None = None,
         torch_threads: int | None = None,
+        slide_mpp: float | None = None,
     ) -> None:
+        self.slide_mpp = slide_mpp  # level-0 mpp of the slides, when their metadata lacks it
         threads = default_read_threads() if read_threads is None else read_threads
         if threads < 1:
             msg = f"read_threads must be at least 1, got {threads}"
@@ -116,7 +120,7 @@ class SEWAnalyzer:
         self.model, self.reading, self.config = load_sew_model(run_dir, device)
         self.architecture = self.model.architecture
         self.device = next(self.model.parameters()).device
-        self.class_names = [str(name) for name in self.config["class_names"]]
+        self.class_names = display_class_names(self.config)  # names, not 0/1, where given
 
     def pool(self) -> contextlib.AbstractContextManager[ThreadPoolExecutor | None]:
         """The threads that read a slide's windows (None: read them one after the other)."""
@@ -136,7 +140,7 @@ class SEWAnalyzer:
         start = time.perf_counter()
         k = k or self.reading.k
         with (
-            open_slide(slide_path) as slide,
+            open_slide(slide_path, mpp=self.slide_mpp) as slide,
             cpu_threads(self.device, self.torch_threads),
             self.pool() as pool,
         ):

@@ -18,7 +18,13 @@ import pandas as pd
 
 from pathfocus.analysis.analyzers import load_analyzer
 from pathfocus.analysis.localisation import LocalisationScore, lesion_mask_of, score_regions, summarise
-from pathfocus.data.slide_labels import SPLITS_FILE, read_slide_labels, read_slide_splits, subset_table
+from pathfocus.data.slide_labels import (
+    SPLITS_FILE,
+    display_class_names,
+    read_slide_labels,
+    read_slide_splits,
+    subset_table,
+)
 from pathfocus.errors import CheckpointError, InputError, PathfocusError
 from pathfocus.fileio import write_csv, write_json
 from pathfocus.metrics import classification_metrics, plot_confusion_matrix
@@ -95,7 +101,8 @@ def evaluate_slide_run(
         raise InputError(msg)
     probabilities = np.asarray([row["probabilities"] for row in rows], dtype=float)
     y_true = np.asarray([row["true"] for row in rows], dtype=int)
-    metrics = classification_metrics(y_true, probabilities, class_names)
+    names = display_class_names(config)  # what people read: names where labels.csv or training gave them
+    metrics = classification_metrics(y_true, probabilities, names)
     metrics.update(
         {
             "n_slides": len(rows),
@@ -111,7 +118,7 @@ def evaluate_slide_run(
             else None,
         }
     )
-    _write(run / EVAL_DIR, rows, probabilities, class_names, metrics)
+    _write(run / EVAL_DIR, rows, probabilities, names, metrics)
     return metrics
 
 

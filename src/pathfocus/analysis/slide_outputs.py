@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pathfocus.analysis.heatmap_picture import base_picture, picture_size, with_colour_bar
 from pathfocus.analysis.localisation import score_regions
 from pathfocus.analysis.slide_analysis import SlideAnalysis
 from pathfocus.data.annotations import LesionMask
 from pathfocus.errors import InputError
 from pathfocus.fileio import atomic_path, write_json
 from pathfocus.units import Region
+
+if TYPE_CHECKING:
+    from pathfocus.slide.reader import Slide
 
 HEATMAP_SUFFIX = "_heatmap.png"
 BOX_COLOUR = (0, 230, 255)
@@ -34,12 +39,16 @@ def output_paths(out_dir: str | os.PathLike[str], slide_id: str) -> dict[str, Pa
 
 
 def write_slide_outputs(out_dir: str | os.PathLike[str], analysis: SlideAnalysis,
-                        slide_mpp: float | None = None, lesion: LesionMask | None = None) -> dict[str, Path]:
+                        slide_mpp: float | None = None, lesion: LesionMask | None = None,
+                        slide: Slide | None = None) -> dict[str, Path]:
     """Write ``<id>.json``, ``<id>_heatmap.png`` and ``<id>.geojson`` atomically; return their paths.
 
     ``slide_mpp`` (level-0 microns per pixel) defaults to ``analysis.extra["slide_mpp"]``. With the
     slide's ``lesion`` annotation the heatmap outlines it (green) and the JSON says whether a region hit
-    it (``lesion_hit``) and how much of each region is lesion (``lesion_fractions``).
+    it (``lesion_hit``) and how much of each region is lesion (``lesion_fractions``). With the opened
+    ``slide`` the picture is drawn on a view read from its pyramid (see
+    :mod:`pathfocus.analysis.heatmap_picture`) and the JSON records ``slide_path``; without it on the
+    analysis thumbnail, enlarged.
     """
     paths = output_paths(out_dir, analysis.slide_id)
     mpp = slide_mpp if slide_mpp is not None else analysis.extra.get("slide_mpp")
@@ -47,15 +56,27 @@ def write_slide_outputs(out_dir: str | os.PathLike[str], analysis: SlideAnalysis
         msg = (f"the analysis of {analysis.slide_id} does not say its level-0 mpp; pass slide_mpp= or put "
                "'slide_mpp' in SlideAnalysis.extra")
         raise InputError(msg)
-    scale = float(analysis.thumbnail_mpp) / float(mpp)  # level-0 pixels per thumbnail pixel
-    image = render_heatmap(analysis.thumbnail, analysis.heatmap, analysis.regions, scale)
+    thumbnail_scale = float(analysis.thumbnail_mpp) / float(mpp)  # level-0 pixels per thumbnail pixel
+    thumb_h, thumb_w = analysis.thumbnail.shape[:2]
+    slide_size = slide.dimensions if slide is not None else (round(thumb_w * thumbnail_scale),
+                                                             round(thumb_h * thumbnail_scale))
+    size = picture_size(slide_size, (thumb_w, thumb_h))
+    scale = max(slide_size) / max(size)  # level-0 pixels per picture pixel
+    base = base_picture(analysis.thumbnail, slide, size)
+    image = render_heatmap(base, analysis.heatmap, analysis.regions, scale)
     document = analysis.to_json()
+    lesion_drawn = lesion is not None and lesion.any
     if lesion is not None and lesion.any:
         outline_lesion(image, lesion, scale)
         score = score_regions(analysis.slide_id, analysis.regions, lesion)
         document |= {"lesion_hit": score.hit, "lesion_fractions": score.fractions}
+    method = str(analysis.extra.get("method", ""))
+    picture = with_colour_bar(image, method, lesion_drawn, BOX_COLOUR, LESION_COLOUR)
+    document["heatmap_slide_box"] = [0, 0, *size]  # where the slide lies in the PNG, (x0, y0, x1, y1)
+    if slide is not None:
+        document["slide_path"] = str(slide.path.resolve())
     with atomic_path(paths["heatmap"]) as tmp:
-        image.save(tmp, format="PNG")
+        picture.save(tmp, format="PNG")
     write_regions_geojson(paths["geojson"], analysis)
     write_json(paths["json"], document)
     return paths
@@ -79,10 +100,10 @@ def outline_lesion(image: Image.Image, lesion: LesionMask, scale: float) -> None
 
 def render_heatmap(thumbnail: np.ndarray, heatmap: np.ndarray, regions: list[Region],
                    scale: float) -> Image.Image:
-    """The thumbnail with the [0, 1] heatmap blended in (inferno) and the regions outlined.
+    """The picture with the [0, 1] heatmap blended in (inferno) and the regions outlined.
 
-    ``scale`` is level-0 pixels per thumbnail pixel; a heatmap on another grid is resized to the
-    thumbnail first.
+    ``thumbnail`` is any view of the whole slide; ``scale`` is level-0 pixels per pixel of it. A heatmap
+    on another grid (the analysis thumbnail's) is resized to it first.
     """
     from matplotlib import colormaps
 

@@ -64,3 +64,19 @@ def default(cls: type, name: str, unit: str = "") -> str:
     value = default_of(cls, name)
     shown = "none" if value is None else f"{value}{unit}"
     return f" (default: {shown})"
+
+
+CLASS_NAMES_HELP = (
+    "Names of the classes, one per class in label order (e.g. normal,tumour for labels 0,1), shown "
+    "instead of the labels in every output; a class_name column in labels.csv does the same."
+)
+
+
+def slide_label_names(slides_csv: str, given: str | None) -> dict[str, str]:
+    """``{label: name}`` of a labels table from ``--class-names`` or its ``class_name`` column ({} if none),
+    checked before training starts so a wrong count fails at once."""
+    from pathfocus.data.slide_labels import label_names, read_slide_labels
+
+    if not slides_csv:
+        return {}
+    return label_names(read_slide_labels(slides_csv, check_files=False), given, source=slides_csv)

@@ -15,6 +15,7 @@ from pathfocus.cli import (
     run_cmds,
     sew_cmds,
     slide_cmds,
+    view_cmds,
 )
 from pathfocus.cli.common import setup_logging
 
@@ -52,6 +53,7 @@ AREAS = (
     markers_cmds,
     explain_cmds,
     demo_cmds,
+    view_cmds,
 )
 for area in AREAS:
     area.register(app, groups)

@@ -7,7 +7,14 @@ from typing import Any
 
 import typer
 
-from pathfocus.cli.common import CONFIG_HELP, console, default, user_errors
+from pathfocus.cli.common import (
+    CLASS_NAMES_HELP,
+    CONFIG_HELP,
+    console,
+    default,
+    slide_label_names,
+    user_errors,
+)
 from pathfocus.engines.tile_settings import TileSettings
 from pathfocus.models.backbones import TileEncoderSpec
 from pathfocus.training.encoder.config import SSLSettings
@@ -92,9 +99,11 @@ def train_mil(
         "OUT/cache).",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
+    class_names: str | None = typer.Option(None, "--class-names", help=CLASS_NAMES_HELP),
 ) -> None:
     """Train the MIL baseline; writes config.json, model.safetensors, training_summary.json, splits.csv."""
     from pathfocus.configs import resolve
+    from pathfocus.runs import record_label_names
     from pathfocus.training.mil.config import MILTrainConfig
     from pathfocus.training.mil.run import train_mil as run
 
@@ -127,7 +136,11 @@ def train_mil(
             "seed": seed,
         },
     }
-    summary = run(resolve(MILTrainConfig, config, overrides), out, resume=resume, cache_dir=cache_dir)
+    settings = resolve(MILTrainConfig, config, overrides)
+    names = slide_label_names(settings.slides.slides_csv, class_names)
+    summary = run(settings, out, resume=resume, cache_dir=cache_dir)
+    if summary and names:
+        record_label_names(out, names)
     if summary:
         auc, accuracy = summary.get("auc"), summary.get("accuracy")
         console.print(

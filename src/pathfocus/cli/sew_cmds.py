@@ -7,7 +7,15 @@ from typing import Any
 
 import typer
 
-from pathfocus.cli.common import CONFIG_HELP, console, default, err_console, user_errors
+from pathfocus.cli.common import (
+    CLASS_NAMES_HELP,
+    CONFIG_HELP,
+    console,
+    default,
+    err_console,
+    slide_label_names,
+    user_errors,
+)
 from pathfocus.configs import default_of
 from pathfocus.engines.sew.reading import SEWReading
 from pathfocus.engines.tile_settings import TileSettings
@@ -133,9 +141,11 @@ def train_sew(
         "included, may share one; default: OUT/cache).",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
+    class_names: str | None = typer.Option(None, "--class-names", help=CLASS_NAMES_HELP),
 ) -> None:
     """Train SEW; writes config.json, model.safetensors, training_summary.json, splits.csv, logs/, cache/."""
     from pathfocus.configs import resolve
+    from pathfocus.runs import record_label_names
     from pathfocus.training.sew.config import SEWTrainConfig
     from pathfocus.training.sew.run import train_sew as run
 
@@ -174,9 +184,12 @@ def train_sew(
         },
     }
     settings = resolve(SEWTrainConfig, config, overrides)
+    names = slide_label_names(settings.slides.slides_csv, class_names)
     summary = run(settings, out, resume=resume, cache_dir=cache_dir)
     if not summary:
         return
+    if names:
+        record_label_names(out, names)
     auc = summary.get("val_auc")
     console.print(
         f"trained SEW in {summary['seconds']} s ({summary['epochs_run']} epochs, encoder: "
@@ -233,6 +246,11 @@ def analyze(
         "(<id>.geojson, <id>.xml, <id>_lesion.png): outlined on the "
         "heatmap, and the JSON says whether a region hit the lesion.",
     ),
+    slide_mpp: float | None = typer.Option(
+        None, "--slide-mpp", help="Level-0 microns per pixel of the slides, for slides whose metadata "
+        "lacks it (e.g. 0.25 for 40x)."),
+    class_names: str | None = typer.Option(
+        None, "--class-names", help=CLASS_NAMES_HELP + " Default: the names the run was trained with."),
 ) -> None:
     """Classify slides and write per slide its prediction, focus regions, heatmap and QuPath GeoJSON."""
     from pathfocus.analysis.analyzers import load_analyzer
@@ -242,18 +260,20 @@ def analyze(
     from pathfocus.slide.reader import open_slide
 
     paths = expand_slide_paths(slides)
-    analyzer = load_analyzer(run, device=device, workers=workers)
+    analyzer = load_analyzer(
+        run, device=device, workers=workers, slide_mpp=slide_mpp, class_names=class_names
+    )
 
     def process(path: Path) -> dict[str, Any]:
         analysis = analyzer.analyze(path)
-        with open_slide(path) as slide:
+        with open_slide(path, mpp=slide_mpp) as slide:
             mpp = analysis.extra.get("slide_mpp") or slide.mpp
             lesion = (
                 lesion_mask_of(annotations, analysis.slide_id, slide.dimensions, mpp)
                 if annotations is not None
                 else None
             )
-        write_slide_outputs(out, analysis, slide_mpp=mpp, lesion=lesion)
+            write_slide_outputs(out, analysis, slide_mpp=mpp, lesion=lesion, slide=slide)
         return {
             "label": analysis.label,
             "analysis_seconds": round(analysis.seconds, 3),

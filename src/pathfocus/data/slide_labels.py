@@ -1,6 +1,7 @@
 """Slide-level labels and patient-disjoint splits, shared by the SEW and MIL slide runs.
 
-A slide cohort is a CSV ``slide_id,path,label[,patient_id]``. Splits are made over patients (or slides
+A slide cohort is a CSV ``slide_id,path,label[,patient_id][,class_name]`` (``class_name``: what a
+numeric label means, shown instead of it). Splits are made over patients (or slides
 when no patient is given) so no patient's slides land on both sides, stratified by label so every class
 reaches the test split when it has enough patients; ``RUN/splits.csv`` records them so evaluation,
 resuming and the benchmark all use the same held-out slides.
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,6 +83,53 @@ def class_names_from_labels(labels: Iterable[object]) -> list[str]:
     if names and all(_is_int(name) for name in names):
         return sorted(names, key=int)
     return names
+
+
+def label_names(labels: pd.DataFrame, given: str | Sequence[str] | None = None,
+                source: str = "labels.csv") -> dict[str, str]:
+    """Display names of the classes, ``{label: name}``, for labels written as numbers (0/1, grades).
+
+    From ``given`` (``--class-names``: one name per class, in class order, e.g. ``"normal,tumour"``), else
+    from an optional ``class_name`` column beside ``label`` in the labels table, else none (``{}``): the
+    labels are their own names. The run keeps the labels as its classes (what training indexes) and
+    shows the names wherever a person reads them.
+    """
+    classes = class_names_from_labels(labels["label"])
+    if given is not None:
+        names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given)]
+        if len(names) != len(classes) or any(not n for n in names) or len(set(names)) != len(names):
+            msg = (f"--class-names needs {len(classes)} distinct non-empty names, one per class in the order "
+                   f"{', '.join(classes)}; got {', '.join(names) or 'none'}")
+            raise InputError(msg)
+        return dict(zip(classes, names, strict=True))
+    if "class_name" not in labels.columns:
+        return {}
+    mapping: dict[str, str] = {}
+    for label, name in zip(labels["label"].astype(str), labels["class_name"].astype(str).str.strip(),
+                           strict=True):
+        if name and mapping.setdefault(label, name) != name:
+            msg = (f"{source} names label {label} both {mapping[label]!r} and {name!r} in its class_name "
+                   "column; give each label one name")
+            raise InputError(msg)
+    if len(set(mapping.values())) != len(mapping):
+        msg = f"{source} gives two labels the same class_name ({mapping}); names must be distinct"
+        raise InputError(msg)
+    return mapping
+
+
+def display_class_names(config: Mapping[str, Any]) -> list[str]:
+    """A slide run's class names as people should read them: its ``label_names`` (recorded by training
+    with ``--class-names`` or a ``class_name`` column), else the ``class_name`` column of the labels table
+    it was trained on when that is still readable, else the labels themselves."""
+    classes = [str(name) for name in config.get("class_names", [])]
+    names = config.get("label_names")
+    if not names and config.get("slides_csv"):
+        try:
+            names = label_names(read_slide_labels(config["slides_csv"], check_files=False))
+        except InputError:
+            names = {}
+    names = names or {}
+    return [str(names.get(label, label)) for label in classes]
 
 
 def make_slide_splits(labels: pd.DataFrame, test_size: float = 0.3, val_size: float = 0.2,

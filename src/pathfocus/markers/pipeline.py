@@ -23,20 +23,21 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from pathfocus.errors import InputError
 from pathfocus.fileio import save_figure, write_csv, write_json
 from pathfocus.markers.clinical import check_slide_files, covariate_columns, read_clinical, read_slides
+from pathfocus.markers.defaults import FOLDS, MIN_EVENTS, PERMUTATIONS, REPEATS
 from pathfocus.markers.features import RegionFeatures, as_region_features, read_region_features
 from pathfocus.markers.gallery import gallery_figure
 from pathfocus.markers.prototypes import Prototypes, fit_prototypes
 from pathfocus.markers.spatial import cohort_summary, spatial_table
-from pathfocus.markers.survival import (
-    N_MARKERS,
-    PENALIZER,
-    CrossValidation,
-    cross_validate,
-    fit_cohort_cox,
-    km_figure,
-    permutation_p,
-)
+from pathfocus.markers.survival import N_MARKERS, PENALIZER, CrossValidation, fit_cohort_cox, km_figure
 from pathfocus.markers.uniqueness import ALPHA, rank_by_outcome, uniqueness_table
+from pathfocus.markers.validation import (
+    NullDistribution,
+    RepeatedValidation,
+    permutation_null,
+    repeated_cv,
+    verdict,
+    verdict_sentence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ FeatureInput = RegionFeatures | pd.DataFrame | str | os.PathLike[str]
 
 
 def _check_options(k: int | None, folds: int, n_slides: int, n_markers: int, permutations: int,
-                   out_dir: Path) -> None:
+                   out_dir: Path, repeats: int = 1) -> None:
     if k is not None and k < 2:
         msg = f"--k {k} is too small; markers need at least 2 prototypes (or leave --k out to choose it)"
         raise InputError(msg)
@@ -62,6 +63,9 @@ def _check_options(k: int | None, folds: int, n_slides: int, n_markers: int, per
         raise InputError(msg)
     if permutations < 0:
         msg = f"--permutations {permutations} must be 0 (none) or more"
+        raise InputError(msg)
+    if repeats < 1:
+        msg = f"--repeats {repeats} must be at least 1 (one cross-validation)"
         raise InputError(msg)
     if out_dir.exists() and not out_dir.is_dir():
         msg = f"--out {out_dir} is a file; pass a folder for the marker outputs"
@@ -135,9 +139,10 @@ def _clean(value: Any) -> Any:
 
 def discover_markers(run_dir: str | os.PathLike[str] | None, slides_csv: str | os.PathLike[str],
                      clinical_csv: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                     k: int | None = None, all_tissue: bool = False, folds: int = 5, seed: int = 0,
+                     k: int | None = None, all_tissue: bool = True, folds: int = FOLDS, seed: int = 0,
                      features: FeatureInput | None = None, n_markers: int = N_MARKERS,
-                     permutations: int = 0, progress: bool = True) -> dict[str, Any]:
+                     permutations: int = PERMUTATIONS, progress: bool = True,
+                     repeats: int = REPEATS) -> dict[str, Any]:
     """Discover prognostic markers of a cohort and write them under ``out_dir``.
 
     Args:
@@ -146,16 +151,19 @@ def discover_markers(run_dir: str | os.PathLike[str] | None, slides_csv: str | o
         clinical_csv: ``slide_id, time, event`` plus optional numeric covariates.
         out_dir: output folder (markers.json, slides.csv, regions.csv, km.png, prototypes.png, and
             features.csv when the features were extracted from ``run_dir``, to re-run without slides).
-        k: number of prototypes; None chooses it by silhouette.
-        all_tissue: describe all tissue regions instead of only the focused ones (needs ``run_dir``).
-        folds: cross-validation folds for the C-index, the risk threshold and the log-rank test.
-        seed: seed of K-Means, fold assignment and sampling.
+        k: number of prototypes; None chooses it by silhouette (3-8).
+        all_tissue: describe every tissue region (default) rather than only the windows SEW focused on
+            (False); only used with ``run_dir``. SEW chooses its windows for the slide label, and a
+            prognostic pattern unrelated to that label is then sampled by chance in a few windows.
+        folds: cross-validation folds (stratified by event) for the C-index, risk groups and log-rank.
+        seed: seed of K-Means, fold assignments, shuffles and sampling.
         features: precomputed region features (a RegionFeatures, a DataFrame or a CSV path) instead of
             extracting them from ``run_dir``.
         n_markers: candidate markers per Cox model (top prototypes by outcome unevenness).
-        permutations: if > 0, rerun the cross-validation this many times with outcomes shuffled
-            between slides and report how often chance reaches the observed C-index.
+        permutations: rerun the repeated cross-validation this many times with outcomes shuffled
+            between slides: the null distribution and permutation p-values (0: none, and no finding).
         progress: show rich progress bars on stderr.
+        repeats: fold assignments the cross-validated C-index and log-rank statistic are averaged over.
 
     Returns:
         The content of ``markers.json``.
@@ -163,20 +171,20 @@ def discover_markers(run_dir: str | os.PathLike[str] | None, slides_csv: str | o
     out = Path(out_dir)
     slides = read_slides(slides_csv)
     clinical = read_clinical(clinical_csv, slides.index)
-    _check_options(k, folds, len(slides), n_markers, permutations, out)
+    _check_options(k, folds, len(slides), n_markers, permutations, out, repeats)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
         regions, source = _load_regions(run_dir, features, slides, slides_csv, all_tissue, bar)
         regions = _match_regions(regions, slides)
-        found = _compute(regions, clinical, k, folds, seed, n_markers, bar, permutations)
+        found = _compute(regions, clinical, k, folds, seed, n_markers, bar, permutations, repeats)
         step = bar.add_task("figures", total=1)
         figures = _figures(found, regions, slides, folds)
         bar.advance(step)
     tables = _tables(found, regions)
     if features is None:
         tables[FEATURES_FILE] = regions.to_frame()
-    result = _clean(_document(found, regions, folds, seed, n_markers, permutations)
+    result = _clean(_document(found, regions, folds, seed, n_markers, permutations, repeats)
                     | {"feature_source": source, "files": sorted([*tables, *figures])})
     for name, table in tables.items():
         write_csv(out / name, table)
@@ -200,10 +208,12 @@ class Findings:
     cox: dict[str, dict]
     examples: dict[int, np.ndarray]
     permutation_p: float | None
+    repeated: RepeatedValidation
+    null: NullDistribution | None
 
 
 def _compute(regions: RegionFeatures, clinical: pd.DataFrame, k: int | None, folds: int, seed: int,
-             n_markers: int, bar: Progress, permutations: int = 0) -> Findings:
+             n_markers: int, bar: Progress, permutations: int = 0, repeats: int = 1) -> Findings:
     """All statistics of the cohort (nothing is written here)."""
     order = list(clinical.index)
     time, event = clinical["time"].to_numpy(), clinical["event"].to_numpy()
@@ -217,46 +227,51 @@ def _compute(regions: RegionFeatures, clinical: pd.DataFrame, k: int | None, fol
     bar.advance(step)
     spatial = spatial_table(regions, prototypes.labels, prototypes.k, order)
     bar.advance(step)
-    step = bar.add_task("cross-validated survival", total=folds + 1)
-    validation = cross_validate(proportions, time, event, covariates, n_markers, folds, seed, PENALIZER,
-                                on_fold=lambda: bar.advance(step))
+    step = bar.add_task(f"cross-validated survival ({repeats} x {folds} folds)", total=repeats + 1)
+    repeated = repeated_cv(proportions, time, event, covariates, n_markers, folds, repeats, seed, PENALIZER,
+                           on_repeat=lambda: bar.advance(step))
     markers = rank_by_outcome(proportions, time, event)[:n_markers]
     cox = fit_cohort_cox(proportions, time, event, markers, covariates, PENALIZER)
     bar.advance(step)
-    chance = None
-    if permutations and np.isfinite(validation.c_index):
+    null = None
+    if permutations:
         step = bar.add_task("permutations (shuffled outcomes)", total=permutations)
-        chance = permutation_p(proportions, time, event, validation.c_index, covariates, n_markers, folds,
-                               seed, PENALIZER, permutations, on_step=lambda: bar.advance(step))
-    return Findings(clinical, prototypes, proportions, uniqueness, spatial, validation, markers, cox,
-                    prototypes.examples(), chance)
+        null = permutation_null(proportions, time, event, covariates, n_markers, folds, repeats, seed,
+                                PENALIZER, permutations, on_step=lambda: bar.advance(step))
+    chance = None if null is None else null.summary(repeated)["permutation_p"]
+    return Findings(clinical, prototypes, proportions, uniqueness, spatial, repeated.first, markers, cox,
+                    prototypes.examples(), chance, repeated, null)
 
 
 def _figures(found: Findings, regions: RegionFeatures, slides: pd.DataFrame, folds: int) -> dict[str, Any]:
-    """The Kaplan-Meier plot of the out-of-fold risk groups and the prototype gallery."""
-    validation, table = found.validation, found.uniqueness
-    logrank_text = "n/a" if validation.logrank_p is None else f"{validation.logrank_p:.3g}"
+    """The Kaplan-Meier plot of one split's out-of-fold risk groups and the prototype gallery."""
+    repeated, table = found.repeated, found.uniqueness
+    low, high = repeated.c_index_interval
+    chance = "no null" if found.permutation_p is None else f"permutation p {found.permutation_p:.3g}"
     time, event = found.clinical["time"].to_numpy(), found.clinical["event"].to_numpy()
-    km = km_figure(time, event, validation.high_risk,
-                   f"out-of-fold risk groups ({folds}-fold CV): C-index {validation.c_index:.3f}, "
-                   f"one-sided log-rank p {logrank_text}")
+    km = km_figure(time, event, found.validation.high_risk,
+                   f"out-of-fold risk groups (one {folds}-fold split of {len(repeated.c_index_repeats)})\n"
+                   f"C-index {repeated.c_index:.3f} [{low:.3f}, {high:.3f}], {chance}")
     titles = {c: f"p{c}\nsep {table.loc[f'p{c}', 'separability']:.2f}\nq {table.loc[f'p{c}', 'cox_q']:.2g}"
               for c in range(found.prototypes.k)}
     return {KM_FILE: km, GALLERY_FILE: gallery_figure(regions, found.examples, slides, titles)}
 
 
 def _document(found: Findings, regions: RegionFeatures, folds: int, seed: int, n_markers: int,
-              permutations: int) -> dict:
+              permutations: int, repeats: int) -> dict:
     """The content of markers.json."""
     prototypes, table, validation = found.prototypes, found.uniqueness, found.validation
+    repeated = found.repeated
     items = [{"name": f"p{c}", "n_regions": int((prototypes.labels == c).sum()),
               "centroid": prototypes.centroids[c].tolist(),
               "examples": [{"slide_id": regions.slide_ids[i],
                             **dict(zip("xywh", regions.boxes[i], strict=True))} for i in found.examples[c]]}
              for c in range(prototypes.k)]
+    n_events = int(found.clinical["event"].sum())
+    null = {} if found.null is None else found.null.summary(repeated)
+    kind, reasons = verdict(n_events, repeated.c_index, repeated.c_index_interval, null.get("permutation_p"))
     return {
-        "n_slides": len(found.clinical), "n_regions": len(regions),
-        "n_events": int(found.clinical["event"].sum()),
+        "n_slides": len(found.clinical), "n_regions": len(regions), "n_events": n_events,
         "prototypes": {"k": prototypes.k, "criterion": prototypes.criterion,
                        "k_silhouette": {str(c): s for c, s in prototypes.k_scores.items()}, "items": items},
         "uniqueness": {name: row.to_dict() for name, row in table.iterrows()},
@@ -268,16 +283,36 @@ def _document(found: Findings, regions: RegionFeatures, folds: int, seed: int, n
         "candidate_markers": found.markers,
         "cox": {"penalizer": PENALIZER, "scaling": "per standard deviation", "coefficients": found.cox,
                 "note": "fitted on the whole cohort: descriptive, not a performance estimate"},
-        "c_index": validation.c_index,
+        "verdict": kind, "inconclusive": kind != "finding", "verdict_reasons": reasons,
+        "verdict_text": verdict_sentence(kind, reasons), "min_events": MIN_EVENTS,
+        "c_index": repeated.c_index,
+        "c_index_interval": list(repeated.c_index_interval),
+        "c_index_interval_kind": "2.5 and 97.5 percentiles over the repeats: fold-assignment variation only",
+        "c_index_estimator": ("Harrell's C counted within each held-out fold (pairs scored by the same "
+                              "model), over the folds of a repeat, averaged over repeats"),
+        "c_index_repeats": repeated.c_index_repeats,
         "c_index_folds": validation.c_index_folds,
+        "null_mean": null.get("null_mean"), "null_sd": null.get("null_sd"),
+        "permutation_p": null.get("permutation_p"),
         "c_index_permutation_p": found.permutation_p,
         "permutations": permutations,
+        "logrank_z": repeated.logrank_z,
+        "logrank_statistic": "one-sided log-rank z of the out-of-fold risk groups, stratified by fold, "
+                             "averaged over repeats (positive: the high-risk group dies sooner)",
+        "logrank_null_mean": null.get("logrank_null_mean"), "logrank_null_sd": null.get("logrank_null_sd"),
+        "logrank_permutation_p": null.get("logrank_permutation_p"),
         "logrank_p": validation.logrank_p,
-        "logrank_test": "one-sided (high-risk group dies sooner), out-of-fold risk groups",
+        "logrank_test": ("one-sided (high-risk group dies sooner), out-of-fold risk groups of the first "
+                         "split (km.png); nominal: logrank_permutation_p accounts for the selection"),
         "logrank_p_two_sided": validation.logrank_p_two_sided,
-        "cross_validation": {"folds": folds, "seed": seed, "n_markers": n_markers,
+        "cross_validation": {"folds": folds, "repeats": repeats, "seed": seed, "n_markers": n_markers,
+                             "stratified_by": "event",
+                             "model": "ridge Cox on the fold's top markers (one Newton step)",
                              "selected_per_fold": validation.selected, "thresholds": validation.thresholds,
-                             "n_high_risk": int(validation.high_risk.sum())},
+                             "n_high_risk": int(validation.high_risk.sum()),
+                             "c_index_pooled_first_split": validation.c_index_pooled,
+                             "c_index_pooled_note": ("out-of-fold risks of different models pooled: biased "
+                                                     "low on small cohorts, shown for comparison only")},
     }
 
 

@@ -1,7 +1,7 @@
 """Prototypes: K-Means clusters of region features, the vocabulary markers are spoken in.
 
 Features are standardised (each dimension to zero mean, unit variance over the cohort's regions) so no
-dimension dominates the distances. K is either given or chosen as the K in a small range with the
+dimension dominates the distances. K is either given or chosen as the K in a small range (3-8) with the
 highest mean silhouette, a criterion that uses no outcome, so fitting prototypes on the whole cohort
 leaks nothing into the survival statistics that follow.
 """
@@ -22,7 +22,10 @@ from pathfocus.errors import InputError
 
 log = logging.getLogger(__name__)
 
-K_RANGE = (2, 8)
+# NOTE: K starts at 3. Features from a model trained for the slide label split first along that label:
+# on the 24-slide synthetic cohort (docs/design.md) the best-silhouette K = 2 put the lesion windows
+# (mean lesion score 0.89) against everything else, merging every other tissue pattern into one prototype.
+K_RANGE = (3, 8)
 SILHOUETTE_SAMPLE = 3000  # silhouette is quadratic in the number of regions: estimate it on a sample
 # NOTE: on small tables OpenMP start-up and contention cost K-Means 20x its work on a busy machine, so
 # below this many regions it runs single-threaded.
@@ -101,7 +104,8 @@ def fit_prototypes(features: np.ndarray, k: int | None = None, seed: int = 0,
     scaled = scaler.transform(features)
     scores: dict[int, float] = {}
     if k is None:
-        low, high = k_range[0], min(k_range[1], distinct - 1)
+        high = min(k_range[1], distinct - 1)
+        low = max(2, min(k_range[0], high))
         rng_seed = np.random.RandomState(seed)
         sample = min(n, SILHOUETTE_SAMPLE)
         for candidate in range(low, high + 1):

@@ -1,17 +1,24 @@
 """Survival statistics of candidate markers, with every reported figure measured on held-out slides.
 
 Inside each cross-validation fold, on the training slides only: the prototypes are ranked by how
-unevenly they spread over outcome, the top few become the candidate markers, a ridge-penalised Cox model
-is fitted on them (plus any clinical covariates), and the risk threshold that splits high from low risk
-is the median training risk. The held-out slides are then scored and assigned a group. The reported
-C-index (pooled over all out-of-fold risks), the Kaplan-Meier curves and the log-rank test all use these
-out-of-fold values, so no number is chosen on the slides it is reported on. The Cox coefficients on the
-whole cohort are descriptive (what the markers look like), not a performance estimate.
+unevenly they spread over outcome (Cox score test), the top few become the candidate markers, a
+ridge-penalised Cox model is fitted on them (plus any clinical covariates; one Newton step, see
+:mod:`pathfocus.markers.cox_score`), and the risk threshold that splits high from low risk is the median
+training risk. The held-out slides are then scored and assigned a group.
+
+The C-index counts concordant pairs *within* each held-out fold only: pooling out-of-fold risks of
+differently fitted models compares numbers on different scales and, on small low-signal cohorts, can
+pull the estimate far below 0.5 (Parker et al. 2007; the pooled value is kept as ``c_index_pooled`` for
+comparison). The log-rank statistic is likewise stratified by fold. Folds are stratified by event so every
+held-out fold has events to compare. :mod:`pathfocus.markers.validation` repeats this over many fold
+assignments and builds its permutation null. The Cox coefficients on the whole cohort are descriptive
+(what the markers look like), not a performance estimate.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,9 +28,11 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from lifelines.utils import concordance_index
 from scipy.stats import norm
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
-from pathfocus.markers.uniqueness import cox_score_test, fit_cox, rank_by_outcome
+from pathfocus.markers.cox_score import cox_score_test, one_step_cox, score_information
+from pathfocus.markers.defaults import FOLDS
+from pathfocus.markers.uniqueness import fit_cox, outcome_z
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +42,12 @@ N_MARKERS = 2
 
 @dataclass
 class CrossValidation:
-    """Out-of-fold results: risk and group per slide, C-index and log-rank test on them."""
+    """One cross-validation split: risk and group per slide, C-index and log-rank test on them.
+
+    ``c_index`` counts concordant pairs within held-out folds only; ``c_index_folds`` is each fold's own
+    Harrell C; ``logrank_z`` is the fold-stratified one-sided log-rank z of the risk groups (positive: the
+    high-risk group dies sooner). ``logrank_p`` and ``c_index_pooled`` pool all out-of-fold values.
+    """
 
     c_index: float
     c_index_folds: list[float | None]
@@ -44,18 +58,27 @@ class CrossValidation:
     logrank_p: float | None
     logrank_p_two_sided: float | None
     fold: np.ndarray = field(repr=False)
+    c_index_pooled: float = float("nan")
+    logrank_z: float = float("nan")
 
 
-def fold_assignments(n_slides: int, folds: int, seed: int) -> np.ndarray:
-    """Fold index per slide from a shuffled, unstratified K-fold split.
+def fold_assignments(n_slides: int, folds: int, seed: int, event: np.ndarray | None = None) -> np.ndarray:
+    """Fold index per slide: a shuffled K-fold split, stratified by ``event`` when it is given.
 
-    NOTE: stratifying by event fixes the number of events in every training set, which makes held-out
-    slides systematically look like the opposite of their training folds when there is no signal
-    ("stratification bias", Parker et al. 2007); on shuffled synthetic cohorts it pulled the C-index
-    down to about 0.3 on several seeds, so the split ignores outcomes altogether.
+    NOTE: stratification keeps events in every held-out fold, so each fold has comparable pairs. Its
+    known pessimistic bias on low-signal data (Parker et al. 2007) comes from pooling held-out scores
+    across folds; the within-fold C-index and fold-stratified log-rank used here do not pool.
     """
     index = np.zeros(n_slides, dtype=int)
-    splits = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n_slides))
+    if event is not None and np.bincount(np.asarray(event, dtype=int)).max() < folds:
+        event = None  # no class fills every fold (a tiny cohort): nothing to stratify
+    if event is None:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n_slides))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "least populated class has only N members"
+            splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+                np.zeros(n_slides), np.asarray(event)))
     for number, (_, test) in enumerate(splits):
         index[test] = number
     return index
@@ -65,24 +88,48 @@ def _design(proportions: pd.DataFrame, covariates: pd.DataFrame, markers: list[s
     return pd.concat([proportions[markers], covariates], axis=1)
 
 
-def _standardise(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    mean, std = train.mean(), train.std(ddof=0).replace(0.0, 1.0)
-    return (train - mean) / std, (test - mean) / std
+def concordance_counts(time: np.ndarray, risk: np.ndarray, event: np.ndarray) -> tuple[float, int]:
+    """Harrell's concordant (ties in risk count one half) and comparable pair counts of a risk score.
+
+    A pair is comparable when the earlier time is an event (a censored time equal to an event time
+    counts as later), as in ``lifelines.utils.concordance_index``.
+    """
+    died = np.asarray(event).astype(bool)
+    earlier = time[:, None] < time[None, :]
+    comparable = died[:, None] & (earlier | ((time[:, None] == time[None, :]) & ~died[None, :]))
+    difference = risk[:, None] - risk[None, :]
+    concordant = np.where(difference > 0, 1.0, np.where(difference == 0, 0.5, 0.0))[comparable].sum()
+    return float(concordant), int(comparable.sum())
 
 
 def cross_validate(proportions: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-                   covariates: pd.DataFrame | None = None, n_markers: int = N_MARKERS, folds: int = 5,
+                   covariates: pd.DataFrame | None = None, n_markers: int = N_MARKERS, folds: int = FOLDS,
                    seed: int = 0, penalizer: float = PENALIZER,
                    on_fold: Callable[[], None] | None = None) -> CrossValidation:
     """Select markers, fit Cox and choose the risk threshold on training folds; score held-out slides."""
     covariates = pd.DataFrame(index=proportions.index) if covariates is None else covariates
-    assignment = fold_assignments(len(time), folds, seed)
+    time, event = np.asarray(time, dtype=float), np.asarray(event).astype(int)
+    assignment = fold_assignments(len(time), folds, seed, event)
+    return split_statistics(proportions.to_numpy(dtype=float), covariates.to_numpy(dtype=float),
+                            list(proportions.columns), time, event, assignment, n_markers, penalizer, on_fold)
+
+
+def split_statistics(values: np.ndarray, extra: np.ndarray, names: list[str], time: np.ndarray,
+                     event: np.ndarray, assignment: np.ndarray, n_markers: int = N_MARKERS,
+                     penalizer: float = PENALIZER, on_fold: Callable[[], None] | None = None,
+                     pooled: bool = True) -> CrossValidation:
+    """:func:`cross_validate` on arrays and a given fold assignment (the loop repeats and shuffles run).
+
+    ``pooled=False`` skips the pooled C-index and log-rank p-values (NaN/None), the slow part, for the
+    thousands of splits of the permutation null that only need the within-fold figures.
+    """
     risk = np.zeros(len(time))
     high = np.zeros(len(time), dtype=bool)
     thresholds: list[float] = []
     selected: list[list[str]] = []
     per_fold: list[float | None] = []
-    for number in range(folds):
+    concordant, comparable, score, information = 0.0, 0, 0.0, 0.0
+    for number in range(int(assignment.max()) + 1):
         train, test = assignment != number, assignment == number
         if event[train].sum() == 0:
             log.warning("fold %d has no event among its training slides; its held-out slides get no risk",
@@ -91,46 +138,49 @@ def cross_validate(proportions: pd.DataFrame, time: np.ndarray, event: np.ndarra
             selected.append([])
             per_fold.append(None)
             continue
-        markers = rank_by_outcome(proportions[train], time[train], event[train])[:n_markers]
-        x_train, x_test = _standardise(_design(proportions[train], covariates[train], markers),
-                                       _design(proportions[test], covariates[test], markers))
-        model = fit_cox(x_train.assign(time=time[train], event=event[train]), penalizer)
-        train_risk = model.predict_log_partial_hazard(x_train).to_numpy()
-        risk[test] = model.predict_log_partial_hazard(x_test).to_numpy()
+        strength = np.nan_to_num(np.abs(outcome_z(values[train], time[train], event[train])), nan=-1.0)
+        chosen = np.argsort(-strength, kind="stable")[:n_markers]
+        design = np.hstack([values[:, chosen], extra])
+        mean, std = design[train].mean(axis=0), design[train].std(axis=0)
+        design = (design - mean) / np.where(std > 0, std, 1.0)
+        beta = one_step_cox(design[train], time[train], event[train], penalizer)
+        train_risk = design[train] @ beta
+        risk[test] = design[test] @ beta
         threshold = float(np.median(train_risk))
         high[test] = risk[test] > threshold
         thresholds.append(threshold)
-        selected.append(markers)
-        per_fold.append(_concordance(time[test], risk[test], event[test]))
+        selected.append([names[i] for i in chosen])
+        pairs = concordance_counts(time[test], risk[test], event[test])
+        concordant, comparable = concordant + pairs[0], comparable + pairs[1]
+        per_fold.append(pairs[0] / pairs[1] if pairs[1] else None)
+        u, v = score_information(high[test].astype(float), time[test], event[test])
+        score, information = score + float(u[0]), information + float(v[0, 0])
         if on_fold is not None:
             on_fold()
-    pooled = _concordance(time, risk, event)
-    return CrossValidation(c_index=float("nan") if pooled is None else pooled, c_index_folds=per_fold,
-                           risk=risk, high_risk=high, thresholds=thresholds, selected=selected,
-                           logrank_p=logrank(time, event, high),
-                           logrank_p_two_sided=logrank(time, event, high, one_sided=False), fold=assignment)
+    pooled_c = _concordance(time, risk, event) if pooled else None
+    return CrossValidation(
+        c_index=concordant / comparable if comparable else float("nan"), c_index_folds=per_fold, risk=risk,
+        high_risk=high, thresholds=thresholds, selected=selected,
+        logrank_p=logrank(time, event, high) if pooled else None,
+        logrank_p_two_sided=logrank(time, event, high, one_sided=False) if pooled else None, fold=assignment,
+        c_index_pooled=float("nan") if pooled_c is None else pooled_c,
+        logrank_z=score / np.sqrt(information) if information > 1e-12 else float("nan"))
 
 
 def permutation_p(proportions: pd.DataFrame, time: np.ndarray, event: np.ndarray, observed: float,
-                  covariates: pd.DataFrame | None = None, n_markers: int = N_MARKERS, folds: int = 5,
+                  covariates: pd.DataFrame | None = None, n_markers: int = N_MARKERS, folds: int = FOLDS,
                   seed: int = 0, penalizer: float = PENALIZER, permutations: int = 99,
-                  on_step: Callable[[], None] | None = None) -> float:
-    """How often the whole cross-validation reaches ``observed`` C-index with outcomes shuffled between
-    slides: ``(1 + #{C_shuffled >= observed}) / (1 + permutations)``.
+                  on_step: Callable[[], None] | None = None, repeats: int = 1) -> float:
+    """Permutation p-value of an ``observed`` cross-validated C-index (of ``repeats`` fold assignments):
+    ``(1 + #{C_shuffled >= observed}) / (1 + permutations)`` with outcomes shuffled between slides.
 
-    Small cohorts scatter a null C-index widely (about 0.12 with 24 slides), so this says whether the
-    observed value stands out from what chance gives on the same slides, selection step included.
+    See :func:`pathfocus.markers.validation.permutation_null`, which this calls.
     """
-    rng = np.random.default_rng([seed, 7])
-    exceed = 0
-    for _ in range(permutations):
-        order = rng.permutation(len(time))
-        shuffled = cross_validate(proportions, time[order], event[order], covariates, n_markers, folds, seed,
-                                  penalizer)
-        exceed += bool(shuffled.c_index >= observed)
-        if on_step is not None:
-            on_step()
-    return (1 + exceed) / (1 + permutations)
+    from pathfocus.markers.validation import permutation_null, upper_p
+
+    null = permutation_null(proportions, time, event, covariates, n_markers, folds, repeats, seed, penalizer,
+                            permutations, on_step)
+    return upper_p(null.c_index, observed)
 
 
 def _concordance(time: np.ndarray, risk: np.ndarray, event: np.ndarray) -> float | None:

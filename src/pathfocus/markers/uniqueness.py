@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError
-from scipy.stats import false_discovery_control, mannwhitneyu, norm
+from scipy.stats import false_discovery_control, mannwhitneyu
 from sklearn.metrics import silhouette_samples
 
 from pathfocus.errors import InputError
+from pathfocus.markers.cox_score import cox_score_test, score_information
 from pathfocus.markers.prototypes import SILHOUETTE_SAMPLE, Prototypes
 
 log = logging.getLogger(__name__)
@@ -54,31 +55,6 @@ def bh_adjust(p_values: np.ndarray) -> np.ndarray:
     if finite.any():
         q[finite] = false_discovery_control(p[finite], method="bh")
     return q
-
-
-def cox_score_test(x: np.ndarray, time: np.ndarray, event: np.ndarray) -> tuple[float, float]:
-    """Score (Rao) test of one covariate in a Cox model at beta = 0: ``(z, two-sided p)``.
-
-    It needs no iterative fit, so ranking prototypes inside every cross-validation fold stays cheap, and
-    it stays finite when a covariate separates the outcomes perfectly (where the Wald test breaks down).
-    Ties use Breslow's convention; with a 0/1 covariate and no ties it is the log-rank test.
-    """
-    order = np.argsort(-time, kind="stable")
-    t, d, v = time[order], event[order].astype(bool), x[order].astype(float)
-    # risk set of each slide = all slides with time >= its time: cumulative sums from the longest time
-    n_at_risk = np.arange(1, len(t) + 1, dtype=float)
-    sum_x, sum_x2 = np.cumsum(v), np.cumsum(v * v)
-    last_of_tie = np.r_[np.flatnonzero(t[1:] != t[:-1]), len(t) - 1]
-    position = np.searchsorted(-t[last_of_tie], -t, side="left")
-    index = last_of_tie[position]
-    mean = sum_x[index] / n_at_risk[index]
-    var = sum_x2[index] / n_at_risk[index] - mean**2
-    score = float(np.sum(v[d] - mean[d]))
-    information = float(np.sum(var[d]))
-    if information <= 1e-12:
-        return float("nan"), float("nan")
-    z = score / np.sqrt(information)
-    return z, float(2.0 * norm.sf(abs(z)))
 
 
 def univariate_cox(values: pd.DataFrame, time: np.ndarray, event: np.ndarray,
@@ -145,11 +121,18 @@ def mann_whitney(values: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> p
     return pd.DataFrame(rows).set_index("name")
 
 
+def outcome_z(proportions: pd.DataFrame | np.ndarray, time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """Score-test z of each column in its own univariate Cox model (NaN for a constant column)."""
+    score, information = score_information(np.asarray(proportions, dtype=float), time, event)
+    variance = np.diag(information)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(variance > 1e-12, score / np.sqrt(np.maximum(variance, 1e-300)), np.nan)
+
+
 def rank_by_outcome(proportions: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> list[str]:
     """Prototype columns ordered from most to least uneven over outcome (Cox score test |z|)."""
-    strength = {column: abs(cox_score_test(proportions[column].to_numpy(dtype=float), time, event)[0])
-                for column in proportions.columns}
-    return sorted(proportions.columns, key=lambda c: -np.nan_to_num(strength[c], nan=-1.0))
+    strength = np.nan_to_num(np.abs(outcome_z(proportions, time, event)), nan=-1.0)
+    return [proportions.columns[i] for i in np.argsort(-strength, kind="stable")]
 
 
 def uniqueness_table(prototypes: Prototypes, proportions: pd.DataFrame, time: np.ndarray,

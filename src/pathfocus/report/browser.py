@@ -4,7 +4,7 @@ that left the file, every image's decoded size, and a screenshot.
 Talks the DevTools protocol over ``--remote-debugging-pipe`` (JSON messages separated by NUL on file
 descriptors 3 and 4), so it needs only the standard library and Debian's ``chromium``
 (``scripts/ensure-chromium.sh`` installs it). Used by the report's browser test and to make the
-README's screenshot.
+README's screenshot; :func:`launch_chromium` is also what ``live_page`` drives the slide viewer with.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,13 @@ class _Pipe:
                 return reply.get("result", {})
             self.events.append(reply)
 
+    def poll(self) -> None:
+        """Move the events that have arrived into ``events`` without waiting."""
+        with contextlib.suppress(queue.Empty):
+            while (event := self.messages.get_nowait()) is not None:
+                self.events.append(event)
+            self.messages.put(None)  # the pipe closed: keep saying so to whoever waits next
+
     def wait_for(self, method: str, timeout: float = 30.0) -> dict[str, Any]:
         if found := next((e for e in self.events if e.get("method") == method), None):
             return found
@@ -122,6 +130,15 @@ def check_page(html_path: str | os.PathLike[str], width: int = 1280, height: int
     if not path.is_file():
         msg = f"{path} does not exist; build the report first"
         raise InputError(msg)
+    with launch_chromium(width, height, chromium, timeout, what=str(path)) as (pipe, session):
+        return _inspect(pipe, session, path, width, full_page, timeout)
+
+
+@contextlib.contextmanager
+def launch_chromium(width: int = 1280, height: int = 900, chromium: str | None = None, timeout: float = 60.0,
+                    what: str = "the page") -> Iterator[tuple[_Pipe, str]]:
+    """Headless Chromium with one blank tab of ``width`` x ``height``: yields the DevTools pipe and the
+    tab's session id (Page, Runtime, Log and Network events enabled); the browser is closed afterwards."""
     executable = chromium or find_chromium()
     if executable is None:
         msg = "no Chromium found; run scripts/ensure-chromium.sh or set CHROMIUM=/path/to/chromium"
@@ -145,16 +162,16 @@ def check_page(html_path: str | os.PathLike[str], width: int = 1280, height: int
             os.close(fd)
         pipe = _Pipe(process, to_browser, from_browser)
         try:
-            return _inspect(pipe, path, width, height, full_page, timeout)
+            yield pipe, _open_tab(pipe, width, height, timeout)
         except (RuntimeError, queue.Empty, OSError) as error:
             tail = (Path(profile) / "stderr.log").read_text(errors="replace")[-2000:]
-            msg = f"{executable} failed on {path}: {error or 'no reply in time'}; its stderr ends:\n{tail}"
+            msg = f"{executable} failed on {what}: {error or 'no reply in time'}; its stderr ends:\n{tail}"
             raise RuntimeError(msg) from error
         finally:
             _close(pipe)
 
 
-def _inspect(pipe: _Pipe, path: Path, width: int, height: int, full_page: bool, timeout: float) -> PageCheck:
+def _open_tab(pipe: _Pipe, width: int, height: int, timeout: float) -> str:
     target = pipe.send("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
     session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for domain in ("Page", "Runtime", "Log", "Network"):
@@ -162,6 +179,10 @@ def _inspect(pipe: _Pipe, path: Path, width: int, height: int, full_page: bool, 
     pipe.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
                                                      "mobile": False}, session=session)
     pipe.events.clear()
+    return session
+
+
+def _inspect(pipe: _Pipe, session: str, path: Path, width: int, full_page: bool, timeout: float) -> PageCheck:
     pipe.send("Page.navigate", {"url": path.as_uri()}, session=session)
     pipe.wait_for("Page.loadEventFired", timeout)
     images = pipe.send("Runtime.evaluate", {"expression": IMAGES_SCRIPT, "awaitPromise": True,

@@ -60,6 +60,10 @@ def run_section(run: RunFolder) -> tuple[str, list[str]]:
     notes: list[str] = []
     flat = flatten(run.config)
     headline = {k: flat[k] for k in CONFIG_HEADLINE if k in flat}
+    label_names = run.config.get("label_names") or {}  # slide runs on labels written 0/1 name them
+    if label_names and isinstance(run.config.get("class_names"), list):
+        classes = run.config["class_names"]
+        headline["class_names"] = ", ".join(f"{c}: {label_names.get(str(c), c)}" for c in classes)
     parts = [f"<h3>{esc(run.name)} <small>({esc(run.kind)} run, <code>{esc(run.path)}</code>)</small></h3>"]
     tables = [_titled("Configuration", key_value_table(headline))]
     summary = read_training_summary(run.path)
@@ -68,7 +72,7 @@ def run_section(run: RunFolder) -> tuple[str, list[str]]:
                               key_value_table(scalars(summary))))
     evaluation = _json(run.path / EVAL_DIR / EVAL_METRICS_FILE)
     names = (evaluation or {}).get("class_names") or run.config.get("class_names") or []
-    class_names = [str(c) for c in names]
+    class_names = [str(label_names.get(str(c), c)) for c in names]
     panels = []
     if evaluation:
         tables.append(_titled("Test metrics (<code>eval/metrics.json</code>)",

@@ -4,6 +4,7 @@ returns HTML for what the files hold plus one-line notes for what they lack."""
 
 from __future__ import annotations
 
+import shlex
 import statistics
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,19 @@ def _caption(folder: AnalysisFolder, slide_id: str) -> str:
     )
 
 
+def view_command(folders: tuple[AnalysisFolder, ...], slide_id: str) -> str:
+    """The `pathfocus view` command that opens the slide with these analyses over it, as HTML.
+
+    The slide's path comes from the analysis JSON (``slide_path``); older analyses lack it, so the
+    command then names the slide by its id for the reader to replace.
+    """
+    paths = [folder.slides[slide_id].get("slide_path") for folder in folders]
+    slide = next((str(path) for path in paths if path), f"PATH/TO/{slide_id}")
+    analyses = " ".join(f"--analysis {shlex.quote(str(folder.path))}" for folder in folders)
+    command = f"pathfocus view {shlex.quote(slide)} {analyses}"
+    return f'<p class="view">{esc(slide_id)} in the viewer: <code>{esc(command)}</code></p>'
+
+
 def _slide_row(folders: tuple[AnalysisFolder, ...], slide_id: str) -> dict[str, Any]:
     row: dict[str, Any] = {"slide": slide_id}
     for folder in folders:
@@ -75,7 +89,7 @@ def slides_section(analyses: list[AnalysisFolder]) -> tuple[str, list[str]]:
             panels = "".join(
                 figure(folder.heatmap(slide_id), _caption(folder, slide_id), 640) for folder in (sew, mil)
             )
-            parts.append(f'<div class="pair">{panels}</div>')
+            parts.append(f'<div class="pair">{panels}</div>' + view_command((sew, mil), slide_id))
         if len(common) > SLIDE_LIMIT:
             parts.append(note(f"{len(common) - SLIDE_LIMIT} more slides in both folders"))
         parts.append(table([_slide_row((sew, mil), slide_id) for slide_id in common]))
@@ -87,6 +101,7 @@ def slides_section(analyses: list[AnalysisFolder]) -> tuple[str, list[str]]:
         )
         panels = "".join(figure(folder.heatmap(s), _caption(folder, s), 480) for s in ids[:SLIDE_LIMIT])
         parts.append(f'<div class="figures">{panels}</div>')
+        parts += [view_command((folder,), s) for s in ids[:SLIDE_LIMIT]]
         parts.append(table([_slide_row((folder,), slide_id) for slide_id in ids]))
     if analyses and not pairs:
         notes.append("no SEW and baseline analyses of the same slides, so no side-by-side view")
@@ -179,12 +194,44 @@ def comparison_section(
     return "", [f"no SEW-versus-exhaustive comparison (a JSON of kind sew_vs_exhaustive with {missing})"]
 
 
+def _interval(value: Any) -> str:
+    return f"{fmt(value[0])} – {fmt(value[1])}" if isinstance(value, list) and len(value) == 2 else "–"
+
+
+def markers_headline(document: dict[str, Any]) -> str:
+    """The verdict in words, then the cross-validated C-index and log-rank statistic beside their nulls."""
+    if "null_mean" not in document:
+        return ("<p><strong>Verdict: inconclusive, not a finding.</strong> This markers.json predates the "
+                "permutation null (pathfocus markers before the repeated cross-validation): its C-index "
+                f"{esc(fmt(document.get('c_index')))} has no null beside it; run the command again.</p>")
+    text = document.get("verdict_text") or "inconclusive, not a finding (no verdict recorded)"
+    null = "on shuffled outcomes (mean ± SD)"
+    rows = [
+        {"": "cross-validated C-index", "observed": document.get("c_index"),
+         "interval over repeats": _interval(document.get("c_index_interval")),
+         null: f"{fmt(document.get('null_mean'))} ± {fmt(document.get('null_sd'))}",
+         "permutation p": document.get("permutation_p")},
+        {"": "log-rank z (one-sided, by fold)", "observed": document.get("logrank_z"),
+         "interval over repeats": "–",
+         null: f"{fmt(document.get('logrank_null_mean'))} ± {fmt(document.get('logrank_null_sd'))}",
+         "permutation p": document.get("logrank_permutation_p")},
+    ]
+    validation = document.get("cross_validation") or {}
+    setting = (f"{fmt(validation.get('repeats'))} repeats of {fmt(validation.get('folds'))}-fold "
+               f"cross-validation, {fmt(document.get('permutations'))} permutations, "
+               f"{fmt(document.get('n_events'))} events in {fmt(document.get('n_slides'))} slides")
+    return (f"<p><strong>Verdict:</strong> {esc(text)}</p>" + table(rows)
+            + note(f"{setting}. The interval shows the spread over fold assignments only; the null is the "
+                   "same procedure, marker selection included, on shuffled outcomes."))
+
+
 def markers_section(markers: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]]:
-    """``markers.json`` as tables (numbers at the top level, lists of records as tables) and every PNG
-    figure of the folder (Kaplan–Meier curves first)."""
+    """Per markers folder: the verdict and the C-index beside its null, then ``markers.json`` as tables
+    (numbers at the top level, lists of records as tables) and every PNG (Kaplan–Meier curves first)."""
     parts: list[str] = []
     for folder, document in markers:
         parts.append(f"<h3>Markers (<code>{esc(folder)}</code>)</h3>")
+        parts.append(markers_headline(document))
         top = scalars(document)
         if top:
             parts.append(key_value_table(top))

@@ -73,8 +73,14 @@ class ReadLog:
         self._pixels, self._reads = state["_pixels"], state["_reads"]
 
 
-def open_slide(path: str | os.PathLike[str], mpp: float | None = None) -> Slide:
-    """Open a whole-slide image; ``mpp`` overrides (or supplies) the level-0 microns per pixel."""
+def open_slide(path: str | os.PathLike[str] | Slide, mpp: float | None = None) -> Slide:
+    """Open a whole-slide image; ``mpp`` overrides (or supplies) the level-0 microns per pixel.
+
+    An already opened :class:`Slide` is reopened as a new one with its own mpp override (unless ``mpp``
+    is given), so code that takes a path also takes a slide whose mpp the user supplied.
+    """
+    if isinstance(path, Slide):
+        return Slide(path.path, mpp=mpp if mpp is not None else path.mpp_override)
     return Slide(path, mpp=mpp)
 
 
@@ -135,6 +141,11 @@ class Slide:
     @property
     def slide_id(self) -> str:
         return self.path.stem
+
+    @property
+    def mpp_override(self) -> float | None:
+        """The level-0 mpp the user supplied (None: the metadata's is used)."""
+        return self._mpp_override
 
     @property
     def vendor(self) -> str | None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from pathfocus.slide.reader import Slide
 
 log = logging.getLogger(__name__)
+# Median grey level (0-255) below which a thumbnail is taken for a dark-background (fluorescence) slide.
+DARK_MEDIAN = 100
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,33 @@ def slide_tissue(slide: Slide, config: TissueConfig | None = None) -> TissueMask
     return tissue_from_thumbnail(slide, thumbnail, config)
 
 
+def check_brightfield(thumbnail_rgb: np.ndarray, path: object) -> None:
+    """Refuse a slide whose thumbnail is mostly dark: fluorescence or dark-field, not brightfield H&E.
+
+    Why: tissue detection (saturation on bright glass), SEW and the baseline are made for brightfield
+    stains, where the background is bright. On a fluorescence scan (e.g. DAPI) the black background's
+    noise passes as tissue and analyses would return confident nonsense. Brightfield slides have a median
+    grey level far above :data:`DARK_MEDIAN` even when tissue covers them (about 170-245 on real H&E),
+    fluorescence ones far below (about 5).
+    """
+    if thumbnail_rgb.size == 0:
+        return
+    grey = float(np.median(thumbnail_rgb[..., :3].mean(axis=-1)))
+    if grey < DARK_MEDIAN:
+        msg = (
+            f"{path} looks like a fluorescence or dark-field slide (median brightness {grey:.0f} of 255, "
+            "dark background), not brightfield H&E; pathfocus's tissue detection and models are made for "
+            "brightfield stains, so it is neither tiled nor analysed"
+        )
+        raise InputError(msg)
+
+
 def tissue_from_thumbnail(slide: Slide, thumbnail: np.ndarray, config: TissueConfig) -> TissueMask:
-    """Like :func:`slide_tissue` when the caller already holds the thumbnail at ``config.thumbnail_mpp``."""
+    """Like :func:`slide_tissue` when the caller already holds the thumbnail at ``config.thumbnail_mpp``.
+
+    Refuses slides that are not brightfield (:func:`check_brightfield`) before looking for tissue.
+    """
+    check_brightfield(thumbnail, slide.path)
     mask = detect_tissue(thumbnail, config)
     if not mask.any():
         msg = (
