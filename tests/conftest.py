@@ -47,6 +47,7 @@ def _check_real_analysis(out: Path, slide: Path, slide_mpp: float | None = None)
         share = tissue_fractions(tissue, np.array([[region["x"], region["y"]]]), region["w"])[0]
         assert share >= 0.4, f"region {region} of {slide.name} is {share:.0%} tissue"
     assert document["slide_path"] == str(slide.resolve())
+    assert (Path(document["run"]) / "config.json").is_file()  # the run that made it, for the viewer's panel
     x0, y0, x1, y1 = document["heatmap_slide_box"]
     assert (x0, y0) == (0, 0) and max(x1, y1) == min(1024, max(width, height))
     assert abs(x1 / y1 - width / height) < 0.01

@@ -215,6 +215,7 @@ class SEWAnalyzer:
         node_focus = torch.sigmoid(scan.node_focus).cpu().numpy()
         extra = {
             "method": "sew",
+            "run": str(self.run_dir.resolve()),
             "slide_mpp": scan.graph.slide_mpp,
             "branches": self.architecture.branches,
             "global_weight": float(self.model.global_weight),
