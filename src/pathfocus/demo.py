@@ -92,7 +92,8 @@ def run_demo(out: Path, config: DemoConfig | None = None, console: Console | Non
         ("train SEW (focus-driven, the same encoder)", _train_sew, paths.sew / "model.safetensors"),
         ("evaluate SEW and MIL on held-out slides", _evaluate_slides, out / "comparison.json"),
         ("analyse test slides: focus maps, regions, GeoJSON", _analyze, paths.analysis / "done.json"),
-        ("prognostic markers from SEW's focused features", _markers, paths.markers / "markers.json"),
+        ("prognostic markers (every tissue window, with their permutation null)", _markers,
+         paths.markers / "markers.json"),
     ]
     started = time.perf_counter()
     for number, (title, step, done_marker) in enumerate(steps, start=1):
