@@ -65,6 +65,14 @@ def read_run_config(
     return config
 
 
+def recorded_label_names(run_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``label_names`` an earlier training of ``run_dir`` recorded ({} when none or no run yet), so a
+    ``--resume`` keeps names it was not given again (training rewrites ``config.json``)."""
+    if not (Path(run_dir) / CONFIG_FILE).is_file():
+        return {}
+    return dict(read_run_config(run_dir).get("label_names") or {})
+
+
 def record_label_names(run_dir: str | os.PathLike[str], names: Mapping[str, str]) -> None:
     """Add the classes' display names (``{label: name}``) to the run's ``config.json`` as ``label_names``.
 

@@ -49,3 +49,13 @@ def test_a_wrong_number_of_names_fails_before_training(cohort: Path, cli_args: C
     assert result.exit_code == 1
     assert "--class-names needs 2 distinct" in " ".join(result.output.split())
     assert not (run / "model.safetensors").exists()
+
+
+def test_resume_keeps_names_it_was_not_given_again(cohort: Path, cli_args: Callable[..., list[str]],
+                                                    tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = runner.invoke(app, [*cli_args(cohort, run, epochs=1), "--class-names", "normal,tumour"])
+    assert first.exit_code == 0, first.output
+    resumed = runner.invoke(app, [*cli_args(cohort, run, epochs=2), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert read_json(run / "config.json")["label_names"] == {"0": "normal", "1": "tumour"}

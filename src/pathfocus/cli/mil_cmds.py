@@ -103,7 +103,7 @@ def train_mil(
 ) -> None:
     """Train the MIL baseline; writes config.json, model.safetensors, training_summary.json, splits.csv."""
     from pathfocus.configs import resolve
-    from pathfocus.runs import record_label_names
+    from pathfocus.runs import record_label_names, recorded_label_names
     from pathfocus.training.mil.config import MILTrainConfig
     from pathfocus.training.mil.run import train_mil as run
 
@@ -137,7 +137,9 @@ def train_mil(
         },
     }
     settings = resolve(MILTrainConfig, config, overrides)
-    names = slide_label_names(settings.slides.slides_csv, class_names)
+    names = slide_label_names(settings.slides.slides_csv, class_names) or (
+        recorded_label_names(out) if resume else {}
+    )
     summary = run(settings, out, resume=resume, cache_dir=cache_dir)
     if summary and names:
         record_label_names(out, names)

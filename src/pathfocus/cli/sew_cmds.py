@@ -145,7 +145,7 @@ def train_sew(
 ) -> None:
     """Train SEW; writes config.json, model.safetensors, training_summary.json, splits.csv, logs/, cache/."""
     from pathfocus.configs import resolve
-    from pathfocus.runs import record_label_names
+    from pathfocus.runs import record_label_names, recorded_label_names
     from pathfocus.training.sew.config import SEWTrainConfig
     from pathfocus.training.sew.run import train_sew as run
 
@@ -184,7 +184,9 @@ def train_sew(
         },
     }
     settings = resolve(SEWTrainConfig, config, overrides)
-    names = slide_label_names(settings.slides.slides_csv, class_names)
+    names = slide_label_names(settings.slides.slides_csv, class_names) or (
+        recorded_label_names(out) if resume else {}
+    )
     summary = run(settings, out, resume=resume, cache_dir=cache_dir)
     if not summary:
         return
