@@ -13,6 +13,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from torchmetrics.aggregation import MeanMetric
 
 from pathfocus.engines.sew.forward import SEWForward, sew_forward
 from pathfocus.engines.sew.reading import SEWReading
@@ -21,6 +22,14 @@ from pathfocus.training.sew.config import SELECTION_METRIC, SEWTraining
 from pathfocus.training.sew.data import SlideItem
 from pathfocus.training.sew.losses import pseudo_labels, sew_loss
 from pathfocus.training.validation import EpochScores
+
+
+def focus_recall(chosen: torch.Tensor, lesion: torch.Tensor, k: int) -> float:
+    """Share of a slide's ``k`` windows with the highest detail lesion score (every window scored from
+    the cache) that focus chose to read: how far focus has caught up with the detail branch, without
+    masks. The detail branch learns where the lesion is before focus does."""
+    top = set(torch.topk(lesion.detach(), min(k, len(lesion))).indices.tolist())
+    return len(top & set(chosen.tolist())) / len(top)
 
 
 class SEWTask(pl.LightningModule):
@@ -35,6 +44,8 @@ class SEWTask(pl.LightningModule):
         self.training_config = training
         self.generator = torch.Generator().manual_seed(training.seed)
         self.val_scores = EpochScores(class_names, losses=("loss", "slide_loss"))
+        # logged, not used for selection: whether focus has caught up with the detail branch (docs §8)
+        self.val_focus_recall = MeanMetric()
 
     def window_tokens(self, items: list[SlideItem]) -> list[torch.Tensor]:
         """Tokens of every candidate window of each slide, from its cached tile features."""
@@ -64,7 +75,10 @@ class SEWTask(pl.LightningModule):
         )
         return self.model.detail_branch(torch.cat(tokens), owner, len(tokens))
 
-    def _step(self, items: list[SlideItem], train: bool) -> tuple[torch.Tensor, dict, SEWForward]:
+    def _step(
+        self, items: list[SlideItem], train: bool
+    ) -> tuple[torch.Tensor, dict, SEWForward, list[torch.Tensor] | None]:
+        """Loss, its parts, the forward pass and (detail branch in use) every window's lesion score."""
         architecture, training = self.model.architecture, self.training_config
         tokens = self.window_tokens(items) if architecture.uses_detail else []
         out = sew_forward(
@@ -78,7 +92,7 @@ class SEWTask(pl.LightningModule):
         labels = torch.tensor([item.target for item in items], device=self.device)
         if out.detail_out is None:
             loss, parts = sew_loss(architecture, training, labels, out.global_out.logits)
-            return loss, parts, out
+            return loss, parts, out, None
         every_window = self.every_window(tokens)  # also scores each window on its own (region head)
         sizes = [len(t) for t in tokens]
         region_logits, lesion = every_window.region_logits.split(sizes), every_window.lesion.split(sizes)
@@ -102,18 +116,25 @@ class SEWTask(pl.LightningModule):
             list(lesion),
             every_window.logits,
         )
-        return loss, parts, out
+        return loss, parts, out, list(lesion)
 
     def training_step(self, items: list[SlideItem], batch_idx: int) -> torch.Tensor:
-        loss, parts, _ = self._step(items, train=True)
+        loss, parts, _, _ = self._step(items, train=True)
         self.log("train_loss", loss, batch_size=len(items), prog_bar=True, on_epoch=True, on_step=False)
         for name, value in parts.items():
             self.log(f"train_{name}", value, batch_size=len(items), on_epoch=True, on_step=False)
         return loss
 
     def validation_step(self, items: list[SlideItem], batch_idx: int) -> None:
-        loss, _, out = self._step(items, train=False)
+        loss, _, out, lesion = self._step(items, train=False)
         targets = torch.tensor([item.target for item in items], device=self.device)
+        if lesion is not None:
+            recalls = [
+                focus_recall(chosen, score, self.reading.k)
+                for chosen, score, item in zip(out.chosen, lesion, items, strict=True)
+                if item.target != self.model.architecture.normal_class
+            ]
+            self.val_focus_recall.update(sum(recalls) / max(len(recalls), 1), weight=len(recalls))
         # model selection looks at the task itself, the fused prediction: the auxiliary terms (windows,
         # focus, consistency) move on their own and, on a few validation slides, can pick an untrained epoch
         self.val_scores.update(
@@ -132,6 +153,10 @@ class SEWTask(pl.LightningModule):
         self.log("val_balanced_accuracy", scores["balanced_accuracy"])
         if "auc" in scores:
             self.log("val_auc", scores["auc"])
+        recall = self.val_focus_recall.compute()
+        self.val_focus_recall.reset()
+        if not torch.isnan(recall):
+            self.log("val_focus_recall", recall)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
