@@ -124,11 +124,11 @@ def test_ablations_drop_terms(changes: dict[str, object], terms: set[str]) -> No
     assert set(parts) == terms
 
 
-def test_focus_recall_is_the_share_of_the_detail_branch_top_k_that_focus_read() -> None:
-    from pathfocus.training.sew.task import focus_recall
+def test_focus_capture_is_the_best_lesion_score_read_over_the_best_there_is() -> None:
+    from pathfocus.training.sew.task import focus_capture
 
-    lesion = torch.tensor([0.1, 0.9, 0.3, 0.8, 0.2])  # top 2 by the detail branch: windows 1 and 3
-    assert focus_recall(torch.tensor([1, 3]), lesion, 2) == 1.0
-    assert focus_recall(torch.tensor([3, 0]), lesion, 2) == 0.5
-    assert focus_recall(torch.tensor([0, 2]), lesion, 2) == 0.0
-    assert focus_recall(torch.tensor([4, 1, 0]), lesion, 8) == 3 / 5  # k above the window count
+    lesion = torch.tensor([0.1, 0.8, 0.3, 0.4, 0.2])
+    assert focus_capture(torch.tensor([1, 3]), lesion) == 1.0
+    assert focus_capture(torch.tensor([3, 0]), lesion) == pytest.approx(0.5)
+    assert focus_capture(torch.tensor([0]), lesion) == pytest.approx(0.125)
+    assert focus_capture(torch.tensor([2]), torch.zeros(5)) == 1.0  # nothing lesion-like anywhere

@@ -49,8 +49,8 @@ def test_training_writes_the_run_folder(sew_run: Path, cohort: Path) -> None:
     splits = pd.read_csv(sew_run / "splits.csv")
     assert set(splits["subset"]) == {"train", "val", "test"}
     log = pd.read_csv(sew_run / "logs" / "metrics.csv")
-    recall = log["val_focus_recall"].dropna()  # the validation split holds a lesion slide
-    assert len(recall) == config["training"]["epochs"] and recall.between(0.0, 1.0).all()
+    capture = log["val_focus_capture"].dropna()  # the validation split holds a lesion slide
+    assert len(capture) == config["training"]["epochs"] and capture.between(0.0, 1.0).all()
     assert (sew_run / "checkpoints" / "last.ckpt").is_file()
     assert (sew_run / "logs" / "metrics.csv").is_file()
     assert any((sew_run / "cache").glob("graphs-*/*.safetensors"))

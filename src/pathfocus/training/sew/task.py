@@ -24,12 +24,13 @@ from pathfocus.training.sew.losses import pseudo_labels, sew_loss
 from pathfocus.training.validation import EpochScores
 
 
-def focus_recall(chosen: torch.Tensor, lesion: torch.Tensor, k: int) -> float:
-    """Share of a slide's ``k`` windows with the highest detail lesion score (every window scored from
-    the cache) that focus chose to read: how far focus has caught up with the detail branch, without
-    masks. The detail branch learns where the lesion is before focus does."""
-    top = set(torch.topk(lesion.detach(), min(k, len(lesion))).indices.tolist())
-    return len(top & set(chosen.tolist())) / len(top)
+def focus_capture(chosen: torch.Tensor, lesion: torch.Tensor) -> float:
+    """The highest detail lesion score among the windows focus chose, over the highest of the slide's
+    windows (every window scored from the cache): how much of the strongest lesion evidence the windows
+    read hold, without masks. The detail branch learns where the lesion is before focus does. (A
+    top-k overlap would punish focus for spreading its windows apart, as reading requires.)"""
+    best = float(lesion.detach().max())
+    return float(lesion.detach()[chosen.to(lesion.device)].max()) / best if best > 0 else 1.0
 
 
 class SEWTask(pl.LightningModule):
@@ -45,7 +46,7 @@ class SEWTask(pl.LightningModule):
         self.generator = torch.Generator().manual_seed(training.seed)
         self.val_scores = EpochScores(class_names, losses=("loss", "slide_loss"))
         # logged, not used for selection: whether focus has caught up with the detail branch (docs §8)
-        self.val_focus_recall = MeanMetric()
+        self.val_focus_capture = MeanMetric()
 
     def window_tokens(self, items: list[SlideItem]) -> list[torch.Tensor]:
         """Tokens of every candidate window of each slide, from its cached tile features."""
@@ -129,12 +130,12 @@ class SEWTask(pl.LightningModule):
         loss, _, out, lesion = self._step(items, train=False)
         targets = torch.tensor([item.target for item in items], device=self.device)
         if lesion is not None:
-            recalls = [
-                focus_recall(chosen, score, self.reading.k)
+            captures = [
+                focus_capture(chosen, score)
                 for chosen, score, item in zip(out.chosen, lesion, items, strict=True)
                 if item.target != self.model.architecture.normal_class
             ]
-            self.val_focus_recall.update(sum(recalls) / max(len(recalls), 1), weight=len(recalls))
+            self.val_focus_capture.update(sum(captures) / max(len(captures), 1), weight=len(captures))
         # model selection looks at the task itself, the fused prediction: the auxiliary terms (windows,
         # focus, consistency) move on their own and, on a few validation slides, can pick an untrained epoch
         self.val_scores.update(
@@ -153,10 +154,10 @@ class SEWTask(pl.LightningModule):
         self.log("val_balanced_accuracy", scores["balanced_accuracy"])
         if "auc" in scores:
             self.log("val_auc", scores["auc"])
-        recall = self.val_focus_recall.compute()
-        self.val_focus_recall.reset()
-        if not torch.isnan(recall):
-            self.log("val_focus_recall", recall)
+        capture = self.val_focus_capture.compute()
+        self.val_focus_capture.reset()
+        if not torch.isnan(capture):
+            self.log("val_focus_capture", capture)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
