@@ -36,9 +36,10 @@ def picture_size(slide_size: tuple[int, int], thumbnail_size: tuple[int, int]) -
 
 
 def base_picture(thumbnail: np.ndarray, slide: Slide | None, size: tuple[int, int]) -> np.ndarray:
-    """The slide at ``size`` (w, h): read from its pyramid when ``slide`` is given and the read is
-    affordable, else the analysis thumbnail resized."""
-    if slide is not None:
+    """The slide at ``size`` (w, h): the analysis thumbnail when it is at least that large (on most real
+    slides it is, and reading it again would repeat the analysis's read), else read from the pyramid
+    when ``slide`` is given and the read is affordable, else the thumbnail enlarged."""
+    if slide is not None and max(thumbnail.shape[:2]) < max(size):
         mpp = slide.mpp * max(slide.dimensions) / max(size)
         _, read_size, _ = slide.read_plan(size, mpp)
         if read_size[0] * read_size[1] <= MAX_BASE_READ_PIXELS:

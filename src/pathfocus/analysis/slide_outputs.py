@@ -66,7 +66,7 @@ def write_slide_outputs(out_dir: str | os.PathLike[str], analysis: SlideAnalysis
     image = render_heatmap(base, analysis.heatmap, analysis.regions, scale)
     document = analysis.to_json()
     lesion_drawn = lesion is not None and lesion.any
-    if lesion is not None and lesion.any:
+    if lesion_drawn:
         outline_lesion(image, lesion, scale)
         score = score_regions(analysis.slide_id, analysis.regions, lesion)
         document |= {"lesion_hit": score.hit, "lesion_fractions": score.fractions}

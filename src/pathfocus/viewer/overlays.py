@@ -268,14 +268,11 @@ def _mask_width(entry: SlideEntry, annotation: Path) -> float:
 
 
 def _tissue_rgba(entry: SlideEntry) -> np.ndarray:
-    from pathfocus.slide.tissue import TissueConfig, check_brightfield, detect_tissue
+    from pathfocus.slide.tissue import slide_tissue
 
     slide = entry.opened()["slide"]
-    config = TissueConfig()
     try:
-        thumbnail = slide.thumbnail(config.thumbnail_mpp)
-        check_brightfield(thumbnail, entry.id)
-        mask = detect_tissue(thumbnail, config)
+        mask = slide_tissue(slide).mask
     except PathfocusError as error:  # e.g. a fluorescence slide: no layer rather than a broken image
         log.warning("viewer: no tissue overlay for %s: %s", entry.id, error)
         return np.zeros((1, 1, 4), np.uint8)
