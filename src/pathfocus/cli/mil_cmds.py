@@ -82,6 +82,12 @@ def train_mil(
         help="DataLoader processes reading tiles (default: one per spare CPU, at most four).",
     ),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(MILTraining, "lr")),
+    ema_decay: float | None = typer.Option(
+        None,
+        "--ema-decay",
+        help="Validate, select and keep an exponential moving average of the weights with this decay per "
+        "step (0: the raw weights)" + default(MILTraining, "ema_decay"),
+    ),
     pretrained: bool = typer.Option(False, "--pretrained", help="Download timm's encoder weights."),
     weights: Path | None = typer.Option(None, "--weights", help="Local .safetensors encoder weights."),
     devices: str | None = typer.Option(
@@ -89,6 +95,10 @@ def train_mil(
     ),
     strategy: str | None = typer.Option(
         None, "--strategy", help="Passed to Lightning, e.g. ddp" + default(MILTraining, "strategy")
+    ),
+    num_nodes: int | None = typer.Option(
+        None, "--num-nodes", help="Machines to train on (multi-node DDP, e.g. under srun)"
+        + default(MILTraining, "num_nodes"),
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed" + default(MILTraining, "seed")),
     cache_dir: Path | None = typer.Option(
@@ -131,8 +141,10 @@ def train_mil(
             "epochs": epochs,
             "patience": patience,
             "lr": lr,
+            "ema_decay": ema_decay,
             "devices": devices,
             "strategy": strategy,
+            "num_nodes": num_nodes,
             "seed": seed,
         },
     }

@@ -44,6 +44,8 @@ def train_patch(
                                        + default(PatchTraining, "devices")),
     strategy: str | None = typer.Option(None, "--strategy", help="Passed to Lightning, e.g. ddp"
                                         + default(PatchTraining, "strategy")),
+    num_nodes: int | None = typer.Option(None, "--num-nodes", help="Machines to train on (multi-node DDP, "
+                                         "e.g. under srun)" + default(PatchTraining, "num_nodes")),
     seed: int | None = typer.Option(None, "--seed", help="Seed" + default(PatchTraining, "seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
 ) -> None:
@@ -60,7 +62,8 @@ def train_patch(
         "model": {"name": model, "backbone": backbone, "pretrained": pretrained or None,
                   "weights": None if weights is None else str(weights)},
         "training": {"epochs": epochs, "patience": patience, "lr": lr, "devices": devices,
-                     "strategy": strategy, "seed": seed},
+                     "strategy": strategy, "num_nodes": num_nodes,
+                     "seed": seed},
     }
     settings = resolve(PatchTrainConfig, config, overrides)
     summary = run(settings, out, resume=resume)

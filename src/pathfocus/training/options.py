@@ -20,13 +20,21 @@ class TrainerOptions:
     mode: str = "min"
     devices: str = "auto"
     strategy: str = "auto"
+    num_nodes: int = 1
     accelerator: str = "auto"
     precision: str | None = None
     progress: bool = True
     log_every_n_steps: int = 5
     deterministic: bool = False
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            msg = f"ema_decay must lie in [0, 1), got {self.ema_decay}"
+            raise InputError(msg)
+        if self.num_nodes < 1:
+            msg = f"num_nodes must be at least 1, got {self.num_nodes}"
+            raise InputError(msg)
         if self.max_epochs < 1 or self.patience < 1:
             msg = f"epochs ({self.max_epochs}) and patience ({self.patience}) must be at least 1"
             raise InputError(msg)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 
 from pathfocus.training.best import BestWeights
 from pathfocus.training.logs import ResumableCSVLogger
@@ -37,6 +37,10 @@ def build_trainer(run_dir: Path, options: TrainerOptions,
         EarlyStopping(monitor=options.monitor, mode=options.mode, patience=options.patience),
         best,
     ]
+    if options.ema_decay > 0:
+        # after BestWeights: validation runs on the averaged weights, which BestWeights must copy before
+        # this callback swaps the raw ones back at the end of the validation epoch
+        callbacks.append(EMAWeightAveraging(decay=options.ema_decay))
     if options.progress:
         callbacks.append(RichProgressBar(leave=True))
     trainer = pl.Trainer(
@@ -45,6 +49,7 @@ def build_trainer(run_dir: Path, options: TrainerOptions,
         accelerator=options.accelerator,
         devices=_devices(options.devices),
         strategy=options.strategy,
+        num_nodes=options.num_nodes,
         precision=options.precision,
         callbacks=callbacks,
         logger=ResumableCSVLogger(run_dir, resume_epoch=checkpoint_epoch(resume_from)),

@@ -34,9 +34,11 @@ class MILTraining:
     lr: float = 5e-4
     weight_decay: float = 1e-4
     max_train_instances: int | None = 512
+    ema_decay: float = 0.0
     seed: int = 0
     devices: str = "auto"
     strategy: str = "auto"
+    num_nodes: int = 1
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
@@ -45,7 +47,9 @@ class MILTraining:
 
     def trainer_options(self, progress: bool = True) -> TrainerOptions:
         return TrainerOptions(max_epochs=self.epochs, patience=self.patience, devices=self.devices,
-                              strategy=self.strategy, progress=progress, log_every_n_steps=1)
+                              strategy=self.strategy, num_nodes=self.num_nodes, progress=progress,
+                              log_every_n_steps=1,
+                              ema_decay=self.ema_decay)
 
 
 @dataclass

@@ -67,6 +67,7 @@ class PatchTraining:
     seed: int = 0
     devices: str = "auto"
     strategy: str = "auto"
+    num_nodes: int = 1
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
@@ -75,7 +76,7 @@ class PatchTraining:
 
     def trainer_options(self, progress: bool = True) -> TrainerOptions:
         return TrainerOptions(max_epochs=self.epochs, patience=self.patience, devices=self.devices,
-                              strategy=self.strategy, progress=progress)
+                              strategy=self.strategy, num_nodes=self.num_nodes, progress=progress)
 
 
 @dataclass

@@ -46,12 +46,14 @@ class SEWTraining:
     annotations: str | None = None
     epochs: int = 60
     patience: int = 30
+    ema_decay: float = 0.0
     batch_size: int = 2
     lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
     devices: str = "auto"
     strategy: str = "auto"
+    num_nodes: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.explore < 1.0:
@@ -64,8 +66,9 @@ class SEWTraining:
 
     def trainer_options(self, progress: bool = True) -> TrainerOptions:
         return TrainerOptions(max_epochs=self.epochs, patience=self.patience, monitor=SELECTION_METRIC,
-                              devices=self.devices, strategy=self.strategy, progress=progress,
-                              log_every_n_steps=1)
+                              devices=self.devices, strategy=self.strategy, num_nodes=self.num_nodes,
+                              progress=progress,
+                              log_every_n_steps=1, ema_decay=self.ema_decay)
 
 
 @dataclass
