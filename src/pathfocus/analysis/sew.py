@@ -238,7 +238,7 @@ class SEWAnalyzer:
             seconds=time.perf_counter() - start,
             pixels_read=prediction["pixels_read"],
             thumbnail=scan.graph.thumbnail,
-            thumbnail_mpp=self.reading.thumbnail_mpp,
+            thumbnail_mpp=scan.graph.thumbnail_mpp,
             heatmap=focus_heatmap(scan.graph, node_focus),
             extra=extra,
         )

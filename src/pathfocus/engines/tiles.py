@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from pathfocus.devices import cpu_threads, encoder_threads
 from pathfocus.engines.tile_settings import TISSUE_MPP, TileSettings
-from pathfocus.errors import NoTissueError
+from pathfocus.errors import NoTissueError, SlideError
 from pathfocus.models.tile_encoder import TileEncoder
 from pathfocus.slide.dataset import TileDataset
 from pathfocus.slide.reader import Slide, open_slide
@@ -67,8 +67,18 @@ def encode_tiles(slide: Slide, grid: TileGrid, encoder: TileEncoder, settings: T
     encoder = encoder.to(device).eval()
     chunks, pixels = [], 0
     with torch.inference_mode(), cpu_threads(device, encoder_threads(settings.workers)):
-        for tiles, _, read in loader:
-            batch = tiles.to(device, non_blocking=True).float().div_(255.0)
-            chunks.append(encoder(batch).float().cpu())
-            pixels += int(read.sum())
+        try:
+            for tiles, _, read in loader:
+                batch = tiles.to(device, non_blocking=True).float().div_(255.0)
+                chunks.append(encoder(batch).float().cpu())
+                pixels += int(read.sum())
+        except SlideError as error:  # a corrupt tile: the slide fails with the reader's sentence
+            raise SlideError(_reader_sentence(error)) from None
     return torch.cat(chunks), pixels
+
+
+def _reader_sentence(error: SlideError) -> str:
+    """The reader's one-sentence message (which names the tile's level-0 position), without the traceback
+    a DataLoader wraps around an error raised in one of its worker processes."""
+    last = str(error).strip().splitlines()[-1]
+    return last.removeprefix(f"{type(error).__module__}.{type(error).__qualname__}: ")

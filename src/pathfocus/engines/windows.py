@@ -115,24 +115,51 @@ def slide_windows(
 
 def window_overlap(boxes: np.ndarray, labels: np.ndarray, base_per_pixel: float) -> np.ndarray:
     """W x N: the share of each box's labelled thumbnail pixels that belongs to each node (rows sum to 1;
-    a box over no labelled pixel takes the node nearest its centre)."""
+    a box over no labelled pixel takes the node nearest its centre).
+
+    Vectorised over boxes of the same size (on a gigapixel slide there are tens of thousands of windows,
+    nearly all the size of one block): one ``bincount`` per size instead of one per window.
+    """
     n_nodes = int(labels.max())
-    overlap = np.zeros((len(boxes), n_nodes), np.float32)
     height, width = labels.shape
-    for index, (x, y, w, h) in enumerate(boxes):
-        left, top = int(x // base_per_pixel), int(y // base_per_pixel)
-        right = max(left + 1, min(width, int(np.ceil((x + w) / base_per_pixel))))
-        bottom = max(top + 1, min(height, int(np.ceil((y + h) / base_per_pixel))))
-        counts = np.bincount(labels[top:bottom, left:right].ravel(), minlength=n_nodes + 1)[1:]
-        if counts.sum() == 0:
-            counts = _nearest_node(labels, (top + bottom) / 2, (left + right) / 2, n_nodes)
-        overlap[index] = counts / counts.sum()
-    return overlap
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    left = (boxes[:, 0] // base_per_pixel).astype(np.int64)
+    top = (boxes[:, 1] // base_per_pixel).astype(np.int64)
+    right = np.maximum(left + 1, np.minimum(width, np.ceil((boxes[:, 0] + boxes[:, 2]) / base_per_pixel)))
+    bottom = np.maximum(top + 1, np.minimum(height, np.ceil((boxes[:, 1] + boxes[:, 3]) / base_per_pixel)))
+    right, bottom = right.astype(np.int64), bottom.astype(np.int64)
+    extent = (np.minimum(bottom, height) - np.minimum(top, height),
+              np.minimum(right, width) - np.minimum(left, width))
+    counts = _box_label_counts(labels, n_nodes, (top, left), extent)
+    empty = np.flatnonzero(counts.sum(axis=1) == 0)
+    if len(empty):
+        rows, cols = np.nonzero(labels)
+        for index in empty:
+            centre = ((top[index] + bottom[index]) / 2, (left[index] + right[index]) / 2)
+            counts[index] = _nearest_node(labels, rows, cols, centre, n_nodes)
+    return (counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _nearest_node(labels: np.ndarray, row: float, col: float, n_nodes: int) -> np.ndarray:
-    rows, cols = np.nonzero(labels)
-    nearest = int(np.argmin((rows - row) ** 2 + (cols - col) ** 2))
-    one_hot = np.zeros(n_nodes, np.float64)
-    one_hot[labels[rows[nearest], cols[nearest]] - 1] = 1.0
+def _box_label_counts(labels: np.ndarray, n_nodes: int, corner: tuple[np.ndarray, np.ndarray],
+                      extent: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """W x N pixels of each node inside each box (top-left ``corner`` (rows, cols), ``extent`` (h, w))."""
+    counts = np.zeros((len(corner[0]), n_nodes), np.int64)
+    flat = labels.ravel()
+    sizes = np.stack(extent, axis=1)
+    for box_h, box_w in np.unique(sizes[(sizes > 0).all(axis=1)], axis=0):
+        group = np.flatnonzero((sizes[:, 0] == box_h) & (sizes[:, 1] == box_w))
+        offsets = (np.arange(box_h)[:, None] * labels.shape[1] + np.arange(box_w)[None, :]).ravel()
+        start = corner[0][group] * labels.shape[1] + corner[1][group]
+        keys = np.arange(len(group))[:, None] * (n_nodes + 1) + flat[start[:, None] + offsets[None, :]]
+        counts[group] = np.bincount(keys.ravel(), minlength=len(group) * (n_nodes + 1)).reshape(
+            len(group), n_nodes + 1)[:, 1:]
+    return counts
+
+
+def _nearest_node(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray, centre: tuple[float, float],
+                  n_nodes: int) -> np.ndarray:
+    """One-hot of the node whose labelled pixel (``rows``, ``cols``: all of them) is nearest ``centre``."""
+    nearest = int(np.argmin((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2))
+    one_hot = np.zeros(n_nodes, np.int64)
+    one_hot[labels[rows[nearest], cols[nearest]] - 1] = 1
     return one_hot

@@ -31,6 +31,8 @@ MPP_TOLERANCE = 0.01
 _FAST_READ = hasattr(lowlevel, "_read_region") and hasattr(lowlevel, "_convert")
 # Formats whose pyramid levels are fully tiled: a read inside the slide is never transparent.
 DENSE_VENDORS = frozenset({"aperio", "generic-tiff", "hamamatsu"})
+# A thumbnail whose read at its level would exceed this many pixels (64 MiB of RGBA) is read in strips.
+STRIP_READ_PIXELS = 1 << 24
 
 
 class ReadLog:
@@ -262,8 +264,9 @@ class Slide:
         except openslide.OpenSlideError as error:
             self.close()
             msg = (
-                f"cannot read {self.path} at level {level}, (x, y) {base_xy}: {error}; the file is probably "
-                "truncated or corrupt, copy or export it again"
+                f"cannot read {self.path}: the {read_size[0]} x {read_size[1]} px region at level-0 (x, y) "
+                f"{base_xy} (pyramid level {level}) is unreadable ({error}); the file is probably truncated "
+                "or corrupt, copy or export it again"
             )
             raise SlideError(msg) from None
         self.reads.add(level, read_size[0] * read_size[1])
@@ -285,11 +288,25 @@ class Slide:
         return x >= 0 and y >= 0 and x + read_size[0] <= level_width and y + read_size[1] <= level_height
 
     def thumbnail(self, mpp: float) -> np.ndarray:
-        """The whole slide at ``mpp`` (read from the pyramid level nearest that resolution)."""
+        """The whole slide at ``mpp``, read from the coarsest level not coarser than it (never level 0 when a
+        lower level will do).
+
+        When that level is much finer than ``mpp`` (a single-level TIFF, a pyramid with a gap), it is read
+        in strips of at most :data:`STRIP_READ_PIXELS` pixels, each shrunk before the next is read, so
+        memory stays near the thumbnail's size instead of the level's.
+        """
         factor = self._factor(mpp)
         width, height = self.dimensions
         size = (max(1, round(width / factor)), max(1, round(height / factor)))
-        return self.read_region((0, 0), size, mpp)
+        _, read_size, _ = self.read_plan(size, mpp)
+        if read_size[0] * read_size[1] <= STRIP_READ_PIXELS:
+            return self.read_region((0, 0), size, mpp)
+        out = np.empty((size[1], size[0], 3), np.uint8)
+        rows = max(1, STRIP_READ_PIXELS * size[1] // (read_size[0] * read_size[1]))  # output rows a strip
+        for top in range(0, size[1], rows):
+            strip = self.read_region((0, round(top * factor)), (size[0], min(rows, size[1] - top)), mpp)
+            out[top : top + strip.shape[0]] = strip
+        return out
 
 
 def _read_rgba(

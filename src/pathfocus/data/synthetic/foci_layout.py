@@ -138,8 +138,8 @@ def _disc_field(
     rng: np.random.Generator, shape: tuple[int, int], centre: tuple[float, float], radius: float
 ) -> np.ndarray:
     """Signed distance (cells, > 0 inside) to a disc of ``radius`` whose outline wobbles by a few percent."""
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32) + 0.5
-    dy, dx = rows - centre[0], cols - centre[1]
+    rows, cols = (axis.astype(np.float32) + 0.5 for axis in np.ogrid[0 : shape[0], 0 : shape[1]])
+    dy, dx = rows - centre[0], cols - centre[1]  # a column and a row: the functions below broadcast them
     theta = np.arctan2(dy, dx)
     phases = rng.uniform(0, 2 * np.pi, 2)
     edge = radius * (1 + OUTLINE_WOBBLE * (np.sin(2 * theta + phases[0]) + np.sin(3 * theta + phases[1])))

@@ -31,7 +31,7 @@ from pathfocus.data.synthetic.lookalike_render import FOCUS_LESION, FociRenderer
 from pathfocus.data.synthetic.slide_layout import LAYOUT_DOWNSAMPLE
 from pathfocus.data.synthetic.slide_render import SlideStyle
 from pathfocus.data.synthetic.slide_tiff import write_aperio_tiff
-from pathfocus.data.synthetic.slides import DOWNSAMPLES, TILE, survival_times
+from pathfocus.data.synthetic.slides import TILE, survival_times
 from pathfocus.errors import InputError
 from pathfocus.fileio import atomic_path, write_csv, write_json
 
@@ -106,7 +106,6 @@ def write_lookalike_slide(
         (recipe.size, recipe.size),
         mpp=recipe.mpp,
         magnification=round(10.0 / recipe.mpp, 2),
-        downsamples=DOWNSAMPLES,
         tile=TILE,
         quality=quality,
     )

@@ -67,10 +67,12 @@ def _bumps(rng: np.random.Generator, within: np.ndarray, count: int, radius: flo
     field = np.zeros(within.shape)
     if rows.size == 0:
         return field
-    grid_r, grid_c = np.mgrid[0 : within.shape[0], 0 : within.shape[1]]
+    grid_r, grid_c = np.ogrid[0 : within.shape[0], 0 : within.shape[1]]  # broadcast: no full index grids
     for pick in rng.choice(rows.size, size=count):
         d2 = (grid_r - rows[pick]) ** 2 + (grid_c - cols[pick]) ** 2
-        field = np.maximum(field, np.exp(-d2 / (2.0 * radius**2)))
+        bump = d2 / -(2.0 * radius**2)  # exactly -d2 / (2 r^2), one temporary fewer
+        del d2
+        np.maximum(field, np.exp(bump, out=bump), out=field)
     return field
 
 
@@ -80,7 +82,12 @@ def _threshold_share(field: np.ndarray, within: np.ndarray, share: float) -> np.
     if share <= 0 or values.size == 0:
         return np.full(field.shape, -100.0)  # far below 0: edge roughening never makes it appear
     cut = float(np.quantile(values, 1.0 - min(share, 1.0)))
-    return np.where(within, field - cut, np.minimum(field - cut, -1e-3) - 1.0)
+    del values
+    shifted = field - cut
+    outside = np.minimum(shifted, -1e-3)
+    outside -= 1.0
+    np.copyto(shifted, outside, where=~within)  # np.where(within, ...) without its temporaries
+    return shifted
 
 
 def make_layout(
@@ -106,7 +113,7 @@ def make_layout(
 def tissue_outline(rng: np.random.Generator, shape: tuple[int, int], tissue_share: float) -> np.ndarray:
     """Signed field of 1-3 smooth tissue pieces covering ``tissue_share`` of the slide (no holes yet)."""
     height, width = shape
-    rows, cols = np.mgrid[0:height, 0:width]
+    rows, cols = np.ogrid[0:height, 0:width]  # broadcast: a large slide's layout needs no full index grids
     scale = min(height, width)
     blobs = np.zeros(shape)
     for _ in range(int(rng.integers(1, 4))):
@@ -114,12 +121,27 @@ def tissue_outline(rng: np.random.Generator, shape: tuple[int, int], tissue_shar
         ry, rx = rng.uniform(0.18, 0.32, size=2) * scale
         angle = rng.uniform(0, np.pi)
         du, dv = cols - cx, rows - cy
-        u = (du * np.cos(angle) + dv * np.sin(angle)) / rx
-        v = (-du * np.sin(angle) + dv * np.cos(angle)) / ry
-        blobs = np.maximum(blobs, np.exp(-(u * u + v * v)))
+        # NOTE: in place, so a large slide's layout holds three full fields here, not nine (same values)
+        u = du * np.cos(angle) + dv * np.sin(angle)
+        u /= rx
+        v = -du * np.sin(angle) + dv * np.cos(angle)
+        v /= ry
+        u *= u
+        v *= v
+        u += v
+        del v
+        np.maximum(blobs, np.exp(np.negative(u, out=u), out=u), out=blobs)
+        del u
     # NOTE: glass around the section, as on a real slide: a smooth penalty pulls tissue off the edges
-    to_edge = np.minimum.reduce([rows, cols, height - 1 - rows, width - 1 - cols]) / max(scale * 0.08, 2.0)
-    outline = blobs + 0.25 * _smooth_noise(rng, shape, scale / 16) - 2.0 * np.clip(1.0 - to_edge, 0.0, 1.0)
+    to_edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols))
+    edge = 1.0 - to_edge / max(scale * 0.08, 2.0)
+    del to_edge
+    np.clip(edge, 0.0, 1.0, out=edge)
+    edge *= 2.0
+    outline = _smooth_noise(rng, shape, scale / 16)
+    outline *= 0.25
+    outline += blobs
+    outline -= edge
     return _threshold_share(outline, np.ones(shape, bool), tissue_share)
 
 

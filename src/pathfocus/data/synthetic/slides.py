@@ -1,8 +1,10 @@
 """Synthetic whole-slide cohorts with ground truth: slides, labels, survival and the masks they came from.
 
 Each slide is a pyramidal tiled-JPEG TIFF that OpenSlide opens as an Aperio slide (mpp 0.5, 20x by
-default; downsamples 1, 4, 16 so the 8 um/px thumbnail is level 2). Positive slides (or grades >= 1)
-carry lesions of crowded, large, pleomorphic nuclei over a modest share of the tissue, so a slide-level
+default; downsamples 1, 4, 16 so the 8 um/px thumbnail is level 2; larger slides add 4x steps). Slides are
+drawn and written tile by tile (:mod:`slide_tiff`), so realistic sizes (65536-131072 px at 0.25 um/px,
+40x) are written in a fraction of their level 0's memory. Positive slides (or grades >= 1) carry
+lesions of crowded, large, pleomorphic nuclei over a modest share of the tissue, so a slide-level
 model has to find them. Every slide also holds a slide-specific amount of "pattern P" (dense clusters of
 small dark lymphocyte-like nuclei) on which survival depends: hazard rises with its share (Cox, beta 1.0
 per standard deviation), about 30 % of times are censored.
@@ -45,7 +47,6 @@ TASKS = ("lesion", "lookalike")
 MEDIAN_SURVIVAL_MONTHS = 36.0
 PATTERN_LOG_HAZARD_PER_SD = 1.0
 CENSORED_SHARE = 0.3
-DOWNSAMPLES = (1, 4, 16)
 TILE = 256
 
 
@@ -66,9 +67,12 @@ class SlideRecipe:
 
 
 def write_synthetic_slide(
-    path: str | os.PathLike[str], recipe: SlideRecipe, quality: int = 85
+    path: str | os.PathLike[str], recipe: SlideRecipe, quality: int = 85, workers: int = 1
 ) -> SlideLayout:
-    """Render ``recipe`` to ``path`` and return the layout it was drawn from (the ground truth)."""
+    """Render ``recipe`` to ``path`` and return the layout it was drawn from (the ground truth).
+
+    ``workers`` > 1 draws the slide's tile rows in that many processes (one big slide on several cores).
+    """
     if recipe.size % TILE or recipe.size < TILE:
         msg = f"slide size must be a multiple of {TILE} pixels, got {recipe.size}"
         raise InputError(msg)
@@ -87,9 +91,9 @@ def write_synthetic_slide(
         (recipe.size, recipe.size),
         mpp=recipe.mpp,
         magnification=magnification,
-        downsamples=DOWNSAMPLES,
         tile=TILE,
         quality=quality,
+        workers=workers,
     )
     return layout
 

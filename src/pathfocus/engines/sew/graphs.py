@@ -3,6 +3,8 @@ and the candidate windows (blocks of the baseline's tile grid) with their overla
 
 Shared by training (which caches both per slide) and analysis. Nodes are tissue superpixels only; a
 window's focus is the overlap-weighted mean of its superpixels' focus logits (see ``engines.windows``).
+The thumbnail keeps at most :data:`THUMBNAIL_MAX_SIDE` pixels a side, so on a gigapixel slide what SEW
+reads, segments and holds before its windows stays the same size whatever the slide's.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class ThumbnailGraph:
     mask: np.ndarray  # thumbnail tissue mask (H x W bool)
     labels: np.ndarray | None = None  # thumbnail superpixel labels (0 = no tissue, node i = i + 1)
     thumbnail: np.ndarray | None = None
+
+    @property
+    def thumbnail_mpp(self) -> float:
+        """Microns per pixel of the thumbnail, mask and labels (coarser than the setting on a big slide)."""
+        return self.base_per_pixel * self.slide_mpp
 
     def to_data(self) -> Data:
         return Data(x=self.x, edge_index=self.edge_index, num_nodes=int(self.x.shape[0]))
@@ -74,19 +81,35 @@ class ThumbnailGraph:
 # enough to memorise which focus of each slide holds the lesion, and focus fails on new slides (measured on
 # the look-alike cohort: held-out focus AUC 0.43 with positions, 0.84 without). Adjacency stays in the edges.
 POSITION_FEATURES = ("x", "y")
+# Longest side of SEW's thumbnail in pixels. Slides up to 8.2 mm across (32768 px at 0.25 um/px) get the
+# settings' 8 um/px thumbnail; larger ones a coarser one, read from the pyramid level nearest it, so that
+# reading, tissue detection, SLIC and their memory do not grow with the slide (a 65536 px slide at
+# 0.25 um/px: 16 um/px, 1024^2 pixels of its level 3, instead of 4096^2 of level 2).
+THUMBNAIL_MAX_SIDE = 1024
+
+
+def thumbnail_mpp(slide: Slide, reading: SEWReading) -> float:
+    """``reading.thumbnail_mpp``, or coarser where the thumbnail would be over THUMBNAIL_MAX_SIDE pixels."""
+    return max(reading.thumbnail_mpp, max(slide.dimensions) * slide.mpp / THUMBNAIL_MAX_SIDE)
 
 
 def build_thumbnail_graph(slide: Slide, reading: SEWReading, keep_pixels: bool = False) -> ThumbnailGraph:
-    """Thumbnail at ``reading.thumbnail_mpp`` -> tissue -> SLIC graph -> candidate windows (NoTissueError on
+    """Thumbnail at :func:`thumbnail_mpp` -> tissue -> SLIC graph -> candidate windows (NoTissueError on
     blank slides, or slides without a tissue tile)."""
+    mpp = thumbnail_mpp(slide, reading)
     graph, thumbnail, tissue = graph_from_slide(
         slide,
-        mpp=reading.thumbnail_mpp,
+        mpp=mpp,
         n_segments=reading.n_superpixels,
         compactness=reading.superpixel_compactness,
     )
+    # NOTE: tiles are kept by the baseline's 8 um/px mask, except where the slide is too large for one: a
+    # coarser mask moves only tiles on the tissue border in or out of the candidates
+    coarsened = mpp > reading.thumbnail_mpp and mpp > TISSUE_MPP
     tiles_tissue = (
-        tissue if np.isclose(tissue.mpp, TISSUE_MPP) else slide_tissue(slide, TissueConfig(TISSUE_MPP))
+        tissue
+        if coarsened or np.isclose(tissue.mpp, TISSUE_MPP)
+        else slide_tissue(slide, TissueConfig(TISSUE_MPP))
     )
     labels_tissue = TissueMask(tissue.mask, tissue.mpp, tissue.base_per_pixel, slide.slide_id)
     windows = slide_windows(
