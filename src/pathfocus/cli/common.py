@@ -6,7 +6,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -64,6 +64,18 @@ def default(cls: type, name: str, unit: str = "") -> str:
     value = default_of(cls, name)
     shown = "none" if value is None else f"{value}{unit}"
     return f" (default: {shown})"
+
+
+CLUSTER_HELP = (
+    "Run one task per slide on a Dask cluster: local:N (N worker processes here), tcp://HOST:PORT (a "
+    "running scheduler) or slurm:CONFIG.yaml (also pbs:, sge:; dask-jobqueue, see docs/cluster.md). "
+    "Outputs and status.csv are the same as without it. Needs pip install 'pathfocus[cluster]'."
+)
+
+
+def cluster_option() -> Any:
+    """The ``--cluster`` option every per-slide batch command shares."""
+    return typer.Option(None, "--cluster", help=CLUSTER_HELP, metavar="local:N|tcp://HOST:PORT|slurm:FILE")
 
 
 CLASS_NAMES_HELP = (

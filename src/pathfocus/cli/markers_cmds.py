@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from pathfocus.cli.common import console, user_errors
+from pathfocus.cli.common import cluster_option, console, user_errors
 from pathfocus.errors import InputError
 from pathfocus.markers.defaults import FOLDS, PERMUTATIONS, REPEATS
 
@@ -31,6 +31,7 @@ def markers(
         help="Shuffles of the outcomes for the C-index's null and p-value (0: none, and no finding)."),
     features: Path | None = typer.Option(
         None, "--features", help="Region-feature CSV (slide_id,x,y,w,h,focus,lesion,f0,...) instead of RUN."),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Discover prognostic markers: prototypes, uniqueness, spatial statistics and survival."""
     if (run is None) == (features is None):
@@ -39,11 +40,14 @@ def markers(
     if features is not None and all_tissue is not None:
         msg = "--all-tissue/--focused choose the regions extracted from a SEW run; drop it with --features"
         raise InputError(msg)
+    if features is not None and cluster is not None:
+        msg = "--cluster extracts region features from a SEW run on a cluster; drop it with --features"
+        raise InputError(msg)
     from pathfocus.markers.pipeline import MARKERS_FILE, discover_markers
 
     result = discover_markers(run, slides, clinical, out, k=k, all_tissue=all_tissue is not False,
                               folds=folds, seed=seed, features=features, permutations=permutations,
-                              repeats=repeats)
+                              repeats=repeats, cluster=cluster)
     for line in summary_lines(result):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"wrote {out / MARKERS_FILE}", highlight=False)

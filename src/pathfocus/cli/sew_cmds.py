@@ -10,6 +10,7 @@ import typer
 from pathfocus.cli.common import (
     CLASS_NAMES_HELP,
     CONFIG_HELP,
+    cluster_option,
     console,
     default,
     err_console,
@@ -117,6 +118,12 @@ def train_sew(
         None, "--batch-size", help="Slides per batch" + default(SEWTraining, "batch_size")
     ),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(SEWTraining, "lr")),
+    ema_decay: float | None = typer.Option(
+        None,
+        "--ema-decay",
+        help="Validate, select and keep an exponential moving average of the weights with this decay per "
+        "step (0: the raw weights)" + default(SEWTraining, "ema_decay"),
+    ),
     branches: str | None = typer.Option(
         None,
         "--branches",
@@ -129,6 +136,10 @@ def train_sew(
     ),
     strategy: str | None = typer.Option(
         None, "--strategy", help="Passed to Lightning, e.g. ddp" + default(SEWTraining, "strategy")
+    ),
+    num_nodes: int | None = typer.Option(
+        None, "--num-nodes", help="Machines to train on (multi-node DDP, e.g. under srun)"
+        + default(SEWTraining, "num_nodes"),
     ),
     seed: int | None = typer.Option(
         None, "--seed", help="Seed of splits, sampling and weights" + default(SEWTraining, "seed")
@@ -175,8 +186,10 @@ def train_sew(
             "patience": patience,
             "batch_size": batch_size,
             "lr": lr,
+            "ema_decay": ema_decay,
             "devices": devices,
             "strategy": strategy,
+            "num_nodes": num_nodes,
             "seed": seed,
             "annotations": _text(annotations),
             "use_consistency": False if no_consistency else None,
@@ -253,39 +266,24 @@ def analyze(
         "lacks it (e.g. 0.25 for 40x)."),
     class_names: str | None = typer.Option(
         None, "--class-names", help=CLASS_NAMES_HELP + " Default: the names the run was trained with."),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Classify slides and write per slide its prediction, focus regions, heatmap and QuPath GeoJSON."""
-    from pathfocus.analysis.analyzers import load_analyzer
-    from pathfocus.analysis.localisation import lesion_mask_of
-    from pathfocus.analysis.slide_outputs import output_paths, write_slide_outputs
+    from pathfocus.analysis.analyzers import ANALYZERS
+    from pathfocus.analysis.batch_job import AnalyzeJob
+    from pathfocus.runs import read_run_config
     from pathfocus.slide.batch import expand_slide_paths, run_batch
-    from pathfocus.slide.reader import open_slide
+    from pathfocus.slide.cluster import task_resources
 
     paths = expand_slide_paths(slides)
-    analyzer = load_analyzer(
-        run, device=device, workers=workers, slide_mpp=slide_mpp, class_names=class_names
-    )
-
-    def process(path: Path) -> dict[str, Any]:
-        analysis = analyzer.analyze(path)
-        with open_slide(path, mpp=slide_mpp) as slide:
-            mpp = analysis.extra.get("slide_mpp") or slide.mpp
-            lesion = (
-                lesion_mask_of(annotations, analysis.slide_id, slide.dimensions, mpp)
-                if annotations is not None
-                else None
-            )
-            write_slide_outputs(out, analysis, slide_mpp=mpp, lesion=lesion, slide=slide)
-        return {
-            "label": analysis.label,
-            "analysis_seconds": round(analysis.seconds, 3),
-            "pixels_read": analysis.pixels_read,
-        }
-
-    def is_done(path: Path) -> bool:
-        return not overwrite and output_paths(out, path.stem)["json"].is_file()
-
-    status = run_batch(paths, process, is_done, out / "status.csv", desc="analyze")
+    job = AnalyzeJob(run, out, device=device, workers=workers, slide_mpp=slide_mpp, class_names=class_names,
+                     annotations=annotations, overwrite=overwrite)
+    if cluster is None:
+        job.analyzer()  # a bad run folder fails here, before any slide
+    else:
+        read_run_config(run, kind=tuple(ANALYZERS))  # each worker loads the run itself
+    status = run_batch(paths, job, job.is_done, out / "status.csv", desc="analyze", cluster=cluster,
+                       resources=task_resources(device))
     counts = status["status"].value_counts().to_dict()
     console.print(
         f"{counts.get('ok', 0)} analysed, {counts.get('skipped', 0)} already done, "

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from pathfocus.cli.common import console, err_console, user_errors
+from pathfocus.cli.common import cluster_option, console, err_console, user_errors
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pathfocus.slide.tissue import TissueConfig
 
 SLIDE_MPP_HELP = (
     "Level-0 microns per pixel of the slide, for slides whose metadata lacks it (e.g. 0.25 for 40x)."
@@ -54,6 +57,7 @@ def slide_tile(
     tissue_threshold: float | None = typer.Option(
         None, "--tissue-threshold", help="Saturation threshold for tissue (default: Otsu per slide)."
     ),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Tile the tissue of slides at a target resolution into HDF5 coordinate files (CLAM/TRIDENT style)."""
     from pathfocus.slide.batch import expand_slide_paths, run_batch
@@ -74,23 +78,37 @@ def slide_tile(
 
     paths = expand_slide_paths(slides)
     _check_unique_ids(paths)
-
-    def target(path: Path) -> Path:
-        return out / f"{path.stem}.h5"
-
-    def process(path: Path) -> dict[str, object]:
-        grid = tile_slide(path, target(path), slide_mpp=slide_mpp, tissue_config=config, **settings)
-        return {"n_tiles": len(grid), "level": grid.spec.level, "output": str(target(path))}
-
+    job = TileJob(out, settings, slide_mpp, config)
     status = run_batch(
         paths,
-        process,
-        is_done=lambda path: tiles_match(target(path), **settings),
+        job,
+        is_done=lambda path: tiles_match(job.target(path), **settings),
         status_path=out / "status.csv",
         desc="tiling",
         console=err_console,
+        cluster=cluster,
     )
     _summarise(status, out / "status.csv")
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """Tile one slide into ``out/<slide id>.h5`` (a plain object, so a cluster worker can run it)."""
+
+    out: Path
+    settings: dict[str, Any]
+    slide_mpp: float | None
+    tissue: TissueConfig
+
+    def target(self, path: Path) -> Path:
+        return self.out / f"{path.stem}.h5"
+
+    def __call__(self, path: Path) -> dict[str, object]:
+        from pathfocus.slide.tiling import tile_slide
+
+        grid = tile_slide(path, self.target(path), slide_mpp=self.slide_mpp, tissue_config=self.tissue,
+                          **self.settings)
+        return {"n_tiles": len(grid), "level": grid.spec.level, "output": str(self.target(path))}
 
 
 def _check_unique_ids(paths: list[Path]) -> None:

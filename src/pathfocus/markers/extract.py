@@ -8,8 +8,10 @@ does (same reading settings, same encoder, same detail branch).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from PIL import Image
 
 from pathfocus.analysis.sew import SEWAnalyzer
 from pathfocus.engines.tile_cache import TileFeatureCache
-from pathfocus.errors import CheckpointError
+from pathfocus.errors import CheckpointError, PathfocusError
 from pathfocus.markers.features import RegionFeatures
 
 CROP_SIDE = 64  # side of the region crops kept for galleries
@@ -87,18 +89,66 @@ def _crop(tiles: np.ndarray) -> np.ndarray:
 
 
 def extract_region_features(run_dir: str | os.PathLike[str], slide_paths: Iterable[str | os.PathLike[str]],
-                            all_tissue: bool = False, device: str | None = None) -> RegionFeatures:
+                            all_tissue: bool = False, device: str | None = None,
+                            cluster: str | None = None) -> RegionFeatures:
     """Region features of many slides for marker discovery (see :class:`RegionFeatures`).
 
     Per slide: the detail-branch embedding of each focused window (``all_tissue``: of every candidate
-    window), with its level-0 box, focus score, lesion score and a 64 px crop.
+    window), with its level-0 box, focus score, lesion score and a 64 px crop. With ``cluster`` (a
+    ``--cluster`` value) each slide is a task on that cluster; the first slide that fails stops it.
     """
-    analyzer = SEWAnalyzer(run_dir, device)
-    cache = run_tile_cache(analyzer) if all_tissue else None
-    parts = [slide_region_features(analyzer, Path(path), all_tissue, cache) for path in slide_paths]
-    if cache is not None and any(part.crops is None for part in parts):
+    if cluster is None:
+        analyzer = SEWAnalyzer(run_dir, device)
+        cache = run_tile_cache(analyzer) if all_tissue else None
+        parts = [slide_region_features(analyzer, Path(path), all_tissue, cache) for path in slide_paths]
+    else:
+        parts = _on_cluster(RegionJob(Path(run_dir), all_tissue, device), slide_paths, cluster)
+    if any(part.crops is None for part in parts):
         parts = [RegionFeatures(p.slide_ids, p.boxes, p.focus, p.lesion, p.features) for p in parts]
     return RegionFeatures.concat(parts)
+
+
+@dataclass(frozen=True)
+class RegionJob:
+    """One slide's region features, as a small picklable task: each process builds the run's analyser
+    (and tile cache) once, not once per slide."""
+
+    run_dir: Path
+    all_tissue: bool
+    device: str | None
+
+    def __call__(self, path: Path) -> tuple[RegionFeatures | str, bool]:
+        """The slide's features, or why it failed and whether that was unexpected (worth a retry)."""
+        try:
+            analyzer, cache = _extractor(self.run_dir, self.device, self.all_tissue)
+            return slide_region_features(analyzer, path, self.all_tissue, cache), False
+        except PathfocusError as error:
+            return f"{path.name}: {error}", False
+        except Exception as error:  # noqa: BLE001 -- the client decides: retried once, then reported
+            return f"{path.name}: {type(error).__name__}: {error}", True
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor(run_dir: Path, device: str | None,
+               all_tissue: bool) -> tuple[SEWAnalyzer, TileFeatureCache | None]:
+    analyzer = SEWAnalyzer(run_dir, device)
+    return analyzer, run_tile_cache(analyzer) if all_tissue else None
+
+
+def _on_cluster(job: RegionJob, slide_paths: Iterable[str | os.PathLike[str]],
+                cluster: str) -> list[RegionFeatures]:
+    from pathfocus.slide.cluster import parse_cluster, task_resources
+    from pathfocus.slide.cluster_batch import cluster_results
+
+    found: dict[int, RegionFeatures] = {}
+    paths = (Path(path) for path in slide_paths)
+    for index, result in cluster_results(parse_cluster(cluster), paths, job,
+                                         lambda path, why: f"{path.name}: {why}", task_resources(job.device)):
+        if isinstance(result, str):
+            msg = f"region features failed for {result}"
+            raise PathfocusError(msg)
+        found[index] = result
+    return [found[i] for i in sorted(found)]
 
 
 def run_tile_cache(analyzer: SEWAnalyzer) -> TileFeatureCache | None:

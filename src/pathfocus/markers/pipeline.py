@@ -101,7 +101,7 @@ def _tracked(paths: list[Path], bar: Progress, description: str) -> Iterator[Pat
 
 def _load_regions(run_dir: str | os.PathLike[str] | None, features: FeatureInput | None,
                   slides: pd.DataFrame, slides_csv: str | os.PathLike[str], all_tissue: bool,
-                  bar: Progress) -> tuple[RegionFeatures, str]:
+                  bar: Progress, cluster: str | None = None) -> tuple[RegionFeatures, str]:
     """The cohort's region features (extracted from the SEW run, or given) and where they came from."""
     if features is not None:
         if isinstance(features, str | os.PathLike):
@@ -118,7 +118,7 @@ def _load_regions(run_dir: str | os.PathLike[str] | None, features: FeatureInput
 
     kind = "all tissue regions" if all_tissue else "focused regions"
     paths = _tracked([Path(p) for p in slides["path"]], bar, f"region features ({kind})")
-    result = extract_region_features(run_dir, paths, all_tissue=all_tissue)
+    result = extract_region_features(run_dir, paths, all_tissue=all_tissue, cluster=cluster)
     return as_region_features(result, f"region features of run {run_dir}"), f"SEW run {run_dir} ({kind})"
 
 
@@ -142,7 +142,7 @@ def discover_markers(run_dir: str | os.PathLike[str] | None, slides_csv: str | o
                      k: int | None = None, all_tissue: bool = True, folds: int = FOLDS, seed: int = 0,
                      features: FeatureInput | None = None, n_markers: int = N_MARKERS,
                      permutations: int = PERMUTATIONS, progress: bool = True,
-                     repeats: int = REPEATS) -> dict[str, Any]:
+                     repeats: int = REPEATS, cluster: str | None = None) -> dict[str, Any]:
     """Discover prognostic markers of a cohort and write them under ``out_dir``.
 
     Args:
@@ -164,6 +164,8 @@ def discover_markers(run_dir: str | os.PathLike[str] | None, slides_csv: str | o
             between slides: the null distribution and permutation p-values (0: none, and no finding).
         progress: show rich progress bars on stderr.
         repeats: fold assignments the cross-validated C-index and log-rank statistic are averaged over.
+        cluster: extract the region features one task per slide on this Dask cluster (a ``--cluster``
+            value, see :mod:`pathfocus.slide.cluster`); None: in this process.
 
     Returns:
         The content of ``markers.json``.
@@ -175,7 +177,7 @@ def discover_markers(run_dir: str | os.PathLike[str] | None, slides_csv: str | o
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        regions, source = _load_regions(run_dir, features, slides, slides_csv, all_tissue, bar)
+        regions, source = _load_regions(run_dir, features, slides, slides_csv, all_tissue, bar, cluster)
         regions = _match_regions(regions, slides)
         found = _compute(regions, clinical, k, folds, seed, n_markers, bar, permutations, repeats)
         step = bar.add_task("figures", total=1)
