@@ -1,7 +1,9 @@
-"""With ``ema_decay`` the Trainer validates, selects and keeps an exponential moving average of the weights.
+"""The weights a run keeps are the weights that scored best on validation, averaged or not.
 
-Checked against the average computed here from the raw weights after every optimiser step, so the test
-fails if validation or :class:`~pathfocus.training.best.BestWeights` saw the raw weights instead.
+With ``ema_decay`` the Trainer validates, selects and keeps an exponential moving average of the weights,
+checked against the average computed here from the raw weights after every optimiser step. The task logs
+its score in ``on_validation_epoch_end`` as our tasks do (Lightning calls callbacks' epoch-end hooks before
+the module's), and the kept weights are scored again: they must give the best score, not the next epoch's.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ class LinearTask(pl.LightningModule):
 
     def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        self.log("val_loss", nn.functional.mse_loss(self.model(x), y))
+        self.val_losses.append(nn.functional.mse_loss(self.model(x), y))
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_losses: list[torch.Tensor] = []
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val_loss", torch.stack(self.val_losses).mean())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.05)
@@ -68,6 +76,8 @@ def _loaders() -> tuple[DataLoader, DataLoader]:
 
 
 def _fit(tmp_path: Path, ema_decay: float) -> tuple[RawWeights, torch.Tensor, int]:
+    """Three epochs; the recorder, the kept weights (flat) and the best epoch. The kept weights, scored
+    again on the validation data, give the best validation score."""
     task, recorder = LinearTask(), RawWeights()
     options = TrainerOptions(max_epochs=3, patience=3, progress=False, ema_decay=ema_decay,
                              accelerator="cpu", devices="1")
@@ -77,6 +87,10 @@ def _fit(tmp_path: Path, ema_decay: float) -> tuple[RawWeights, torch.Tensor, in
     trainer.fit(task, train, val)
     assert best.state is not None and best.best_epoch is not None
     kept = torch.cat([best.state[name].flatten() for name, _ in task.model.named_parameters()])
+    task.model.load_state_dict(best.state)
+    x, y = val.dataset.tensors
+    with torch.no_grad():
+        assert float(nn.functional.mse_loss(task.model(x), y)) == pytest.approx(best.best_score, rel=1e-5)
     return recorder, kept, best.best_epoch
 
 

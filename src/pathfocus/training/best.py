@@ -23,18 +23,27 @@ class BestWeights(pl.Callback):
         self.best_epoch: int | None = None
         self.state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, float] = {}
+        self.candidate: dict[str, torch.Tensor] | None = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # NOTE: runs after the module's own on_validation_epoch_end (Lightning calls callbacks last),
-        # so metrics the module logs there are already in callback_metrics
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+        # Lightning runs callbacks' epoch-end hooks *before* the module's, where the tasks log their
+        # validation scores: so the weights just validated are copied here (with weight averaging they are
+        # the averaged ones, swapped back right after) and judged in on_validation_end, once the scores of
+        # this epoch, not the last, are in callback_metrics
+        if trainer.sanity_checking:
+            return
+        model = pl_module.model if hasattr(pl_module, "model") else pl_module
+        self.candidate = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        candidate, self.candidate = self.candidate, None
+        if trainer.sanity_checking or candidate is None or self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
         if self.best_score is None or self.sign * score < self.sign * self.best_score:
             self.best_score = score
             self.best_epoch = trainer.current_epoch
-            model = pl_module.model if hasattr(pl_module, "model") else pl_module
-            self.state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            self.state = candidate
             self.best_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                                  if k.startswith("val") and v.numel() == 1}
 
