@@ -118,6 +118,13 @@ def train_sew(
         None, "--batch-size", help="Slides per batch" + default(SEWTraining, "batch_size")
     ),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate" + default(SEWTraining, "lr")),
+    pseudo_source: str | None = typer.Option(
+        None,
+        "--pseudo-labels",
+        help="What ranks a slide's windows for the window pseudo-labels: attention (the detail branch's, "
+        "over every window) or novelty (distance to the lesion-free training slides' windows)"
+        + default(SEWTraining, "pseudo_source"),
+    ),
     ema_decay: float | None = typer.Option(
         None,
         "--ema-decay",
@@ -187,6 +194,7 @@ def train_sew(
             "batch_size": batch_size,
             "lr": lr,
             "ema_decay": ema_decay,
+            "pseudo_source": pseudo_source,
             "devices": devices,
             "strategy": strategy,
             "num_nodes": num_nodes,

@@ -19,6 +19,9 @@ from pathfocus.training.options import SlideCohort, TrainerOptions
 
 # model selection and early stopping: cross-entropy of the fused slide prediction on the validation split
 SELECTION_METRIC = "val_slide_loss"
+# what ranks a slide's windows for its pseudo-labels: the detail branch's attention over every window, or
+# their novelty against the lesion-free training slides' windows (training/sew/novelty.py)
+PSEUDO_SOURCES = ("attention", "novelty")
 
 
 @dataclass
@@ -42,6 +45,7 @@ class SEWTraining:
     use_consistency: bool = True
     use_focus_loss: bool = True
     pseudo_k: int = 2
+    pseudo_source: str = "attention"
     explore: float = 0.25
     annotations: str | None = None
     epochs: int = 60
@@ -58,6 +62,9 @@ class SEWTraining:
     def __post_init__(self) -> None:
         if not 0.0 <= self.explore < 1.0:
             msg = f"explore must lie in [0, 1), got {self.explore}"
+            raise InputError(msg)
+        if self.pseudo_source not in PSEUDO_SOURCES:
+            msg = f"pseudo_source must be one of {', '.join(PSEUDO_SOURCES)}, got {self.pseudo_source!r}"
             raise InputError(msg)
         if self.batch_size < 1 or self.lr <= 0 or self.pseudo_k < 1:
             msg = (f"batch_size ({self.batch_size}) and pseudo_k ({self.pseudo_k}) must be >= 1 and lr "

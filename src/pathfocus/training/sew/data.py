@@ -31,6 +31,7 @@ from pathfocus.errors import InputError, PathfocusError
 from pathfocus.fileio import atomic_path
 from pathfocus.slide.reader import open_slide
 from pathfocus.training.samplers import loader
+from pathfocus.training.sew.novelty import window_features, window_novelty
 
 CACHE_DIR = "cache"
 UNKNOWN = -1  # a window without an annotation label
@@ -96,6 +97,7 @@ class SlideItem:
     graph: ThumbnailGraph
     tiles: torch.Tensor  # T x D
     window_labels: torch.Tensor  # W
+    novelty: torch.Tensor | None = None  # W, where pseudo-labels rank windows by novelty
 
 
 class SlideItems(Dataset):
@@ -128,11 +130,13 @@ class SEWDataModule(pl.LightningDataModule):
         annotations: str | None = None,
         normal_class: int = 0,
         progress: bool = True,
+        novelty: bool = False,
     ) -> None:
         super().__init__()
         self.tables, self.graphs, self.class_names = tables, graphs, class_names
         self.tiles, self.batch_size, self.seed = tiles, batch_size, seed
         self.annotations, self.normal_class, self.progress = annotations, normal_class, progress
+        self.novelty = novelty
         self.items: dict[str, list[SlideItem]] = {}
         self.feature_seconds = 0.0
 
@@ -162,7 +166,22 @@ class SEWDataModule(pl.LightningDataModule):
                     self.tables[name].itertuples(index=False), self.graphs[name], strict=True
                 )
             ]
+        if self.novelty:
+            self._attach_novelty()
         self.feature_seconds = time.perf_counter() - started
+
+    def _attach_novelty(self) -> None:
+        """Window novelty against the lesion-free *training* slides' windows, for train and val slides."""
+        items = self.items["train"] + self.items["val"]
+        windows = [item.graph.windows for item in items]
+        features = [
+            window_features(item.tiles, torch.from_numpy(w.tile_window), len(w))
+            for item, w in zip(items, windows, strict=True)
+        ]
+        references = [i < len(self.items["train"]) and item.target == self.normal_class
+                      for i, item in enumerate(items)]
+        for item, novelty in zip(items, window_novelty(features, references, seed=self.seed), strict=True):
+            item.novelty = novelty
 
     def _item(self, row: Any, graph: ThumbnailGraph, cached: Any) -> SlideItem:
         windows = graph.windows

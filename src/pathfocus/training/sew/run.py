@@ -119,6 +119,7 @@ def _train(
         training.annotations,
         architecture.normal_class,
         progress,
+        novelty=training.pseudo_source == "novelty",
     )
     task = SEWTask(model, reading, training, class_names)
     checkpoint = resume_checkpoint(run, resume)

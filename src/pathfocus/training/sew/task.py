@@ -99,7 +99,8 @@ class SEWTask(pl.LightningModule):
         region_logits, lesion = every_window.region_logits.split(sizes), every_window.lesion.split(sizes)
         window_labels = [
             pseudo_labels(
-                attention, item.target, architecture.normal_class, training.pseudo_k, item.window_labels
+                attention if item.novelty is None else item.novelty.to(self.device),
+                item.target, architecture.normal_class, training.pseudo_k, item.window_labels,
             )
             for attention, item in zip(every_window.attention.split(sizes), items, strict=True)
         ]
