@@ -29,6 +29,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/kfde_overhead.py
 	$(PY) benchmarks/tile_read.py
 	$(PY) benchmarks/sew_focus.py --out runs/bench-sew-focus
+	$(PY) benchmarks/scaling.py --out runs/bench-scaling
+	test -d runs/demo/runs/sew || $(VENV)/bin/pathfocus demo --out runs/demo
+	$(PY) benchmarks/cluster.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
