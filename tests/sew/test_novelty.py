@@ -1,4 +1,4 @@
-"""Window novelty (an optional pseudo-label source): nearest lesion-free windows, checked by brute force."""
+"""Window novelty (the default pseudo-label source): nearest lesion-free windows, checked by brute force."""
 
 from __future__ import annotations
 
@@ -61,14 +61,49 @@ def test_a_lesion_free_slide_is_not_its_own_reference() -> None:
     assert float(novelty[0][-1]) > float(novelty[0][:20].max())
 
 
-def test_training_with_novelty_pseudo_labels_records_them(cohort, tiny_sew, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_training_with_attention_pseudo_labels_records_them(cohort, tiny_sew, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Novelty is the default everywhere else in the suite; the attention ranking must keep working."""
     import json
     import math
 
     from pathfocus.training.sew.run import train_sew
 
     summary = train_sew(settings(cohort / "labels.csv", tiny_sew, epochs=1, batch_size=2,
-                                 pseudo_source="novelty"), tmp_path / "run", progress=False)
+                                 pseudo_source="attention"), tmp_path / "run", progress=False)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["training"]["pseudo_source"] == "novelty"
+    assert config["training"]["pseudo_source"] == "attention"
+    assert math.isfinite(summary["val_loss"])
+
+
+def test_novelty_without_a_lesion_free_slide_is_refused() -> None:
+    """No reference means no ranking: the caller falls back to attention instead of ranking by zeros."""
+    import pytest
+
+    from pathfocus.errors import InputError
+
+    slides = [torch.nn.functional.normalize(torch.randn(5, 4), dim=1) for _ in range(2)]
+    with pytest.raises(InputError, match="lesion-free"):
+        window_novelty(slides, [False, False])
+
+
+def test_without_lesion_free_training_slides_training_ranks_by_attention(  # type: ignore[no-untyped-def]
+    cohort, tiny_sew, settings, tmp_path, caplog
+) -> None:
+    """Every training slide has a lesion: novelty has no references, so training says so and goes on."""
+    import logging
+    import math
+
+    import pandas as pd
+
+    from pathfocus.training.sew.run import train_sew
+
+    labels = pd.read_csv(cohort / "labels.csv")
+    subset = ["train" if label == 1 else "val" for label in labels["label"]]
+    splits = pd.DataFrame({"slide_id": labels["slide_id"], "subset": subset})
+    splits.to_csv(tmp_path / "splits.csv", index=False)
+    config = settings(cohort / "labels.csv", tiny_sew, epochs=1, batch_size=2)
+    config.slides.splits_csv = str(tmp_path / "splits.csv")
+    with caplog.at_level(logging.WARNING, logger="pathfocus.training.sew.data"):
+        summary = train_sew(config, tmp_path / "run", progress=False)
+    assert "no references" in caplog.text
     assert math.isfinite(summary["val_loss"])

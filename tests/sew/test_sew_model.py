@@ -140,3 +140,31 @@ def test_segment_softmax_matches_per_segment_softmax() -> None:
     weights = _segment_softmax(scores, segment, 2)
     torch.testing.assert_close(weights[:3], torch.softmax(scores[:3], 0))
     torch.testing.assert_close(weights[3:], torch.softmax(scores[3:], 0))
+
+
+def test_runs_saved_before_slide_relative_features_load_without_them() -> None:
+    """A run's weights fit the network it was trained with: an old config has no slide_relative key."""
+    from pathfocus.engines.sew.settings import run_settings
+
+    current = {"architecture": to_dict(SEWArchitecture()), "reading": to_dict(SEWReading())}
+    old = {"architecture": {k: v for k, v in current["architecture"].items() if k != "slide_relative"},
+           "reading": current["reading"]}
+    assert run_settings(current)[0].slide_relative is True
+    assert run_settings(old)[0].slide_relative is False
+    widths = {relative: SEWModel(run_settings(config)[0]).global_branch.gcn.state_dict()
+              for relative, config in ((True, current), (False, old))}
+    first = next(iter(widths[True]))
+    assert widths[True][first].shape != widths[False][first].shape
+
+
+def test_slide_relative_features_do_not_mix_slides_and_see_a_stain_shift() -> None:
+    """Standardised within each slide: shifting one slide's colours moves that slide's absolute features
+    only, so the relative half the branch sees stays the same."""
+    model = _model()
+    batch = _graphs([20, 25], model.architecture.global_features)
+    shifted = batch.x.clone()
+    shifted[:20] = 1.5 * shifted[:20] + 0.3
+    relative = model.global_branch.relative
+    assert relative is not None
+    torch.testing.assert_close(relative(shifted, batch.batch, 2), relative(batch.x, batch.batch, 2),
+                               atol=1e-4, rtol=1e-4)

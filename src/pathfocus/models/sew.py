@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch_geometric.nn import InstanceNorm
 
 from pathfocus.errors import InputError
 from pathfocus.models.layers.graph import CLSTransformer, GCNStack
@@ -36,7 +37,12 @@ class DetailOutput(NamedTuple):
 
 
 class GlobalBranch(nn.Module):
-    """Thumbnail superpixel graph -> GCN -> Transformer with CLS -> logits (+ CLS, node features)."""
+    """Thumbnail superpixel graph -> GCN -> Transformer with CLS -> logits (+ CLS, node features).
+
+    With ``slide_relative`` every node also sees its features standardised over its own slide's nodes
+    (PyG's per-graph ``InstanceNorm``): stain and scanner shift colour between slides, and "darker than
+    this slide's tissue" generalises from a few dozen training slides where absolute colour does not.
+    """
 
     def __init__(
         self,
@@ -47,15 +53,19 @@ class GlobalBranch(nn.Module):
         transformer_layers: int = 2,
         heads: int = 4,
         dropout: float = 0.1,
+        slide_relative: bool = True,
     ) -> None:
         super().__init__()
-        self.gcn = GCNStack(in_dim, hidden, gcn_layers, dropout)
+        self.relative = InstanceNorm(in_dim) if slide_relative else None
+        self.gcn = GCNStack(2 * in_dim if slide_relative else in_dim, hidden, gcn_layers, dropout)
         self.transformer = CLSTransformer(hidden, transformer_layers, heads, dropout)
         self.head = nn.Linear(hidden, num_classes)
 
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, n_graphs: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.relative is not None:
+            x = torch.cat([x, self.relative(x, batch, n_graphs)], dim=1)
         cls, nodes = self.transformer(self.gcn(x, edge_index), batch, n_graphs)
         return self.head(cls), cls, nodes
 
@@ -137,7 +147,14 @@ class SEWModel(nn.Module):
         self.architecture = architecture
         c = architecture
         self.global_branch = GlobalBranch(
-            c.global_features, c.hidden, c.num_classes, c.gcn_layers, c.transformer_layers, c.heads, c.dropout
+            c.global_features,
+            c.hidden,
+            c.num_classes,
+            c.gcn_layers,
+            c.transformer_layers,
+            c.heads,
+            c.dropout,
+            c.slide_relative,
         )
         self.focus = FocusPredictor(c.hidden, c.dropout)
         self.detail_branch = DetailBranch(

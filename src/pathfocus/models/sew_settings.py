@@ -19,7 +19,8 @@ class SEWArchitecture:
     ``global_features`` (thumbnail node features) and ``tile_features`` (the tile encoder's output) are set
     from the data actually built. ``normal_class`` is the lesion-free label (or lowest grade): a window's
     lesion score is one minus its probability of that class. ``branches`` selects what the slide
-    prediction uses (ablations).
+    prediction uses (ablations). ``slide_relative``: the global branch also sees node features
+    standardised within the slide (runs saved before it existed load with it off).
     """
 
     num_classes: int = 2
@@ -35,6 +36,7 @@ class SEWArchitecture:
     dropout: float = 0.2
     normal_class: int = 0
     branches: str = "both"
+    slide_relative: bool = True
 
     def __post_init__(self) -> None:
         if self.branches not in BRANCHES:

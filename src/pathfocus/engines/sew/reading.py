@@ -29,7 +29,7 @@ class SEWReading:
     """Resolutions in microns per pixel; ``min_gap_um`` between window centres in microns (0: none)."""
 
     thumbnail_mpp: float = 8.0
-    n_superpixels: int = 192
+    n_superpixels: int = 512
     superpixel_compactness: float = 10.0
     k: int = 8
     window_tiles: int = 1

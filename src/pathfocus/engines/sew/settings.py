@@ -44,6 +44,9 @@ def split_flat_settings(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def run_settings(config: dict[str, Any], source: str = "the run") -> tuple[SEWArchitecture, SEWReading]:
     """The network and reading settings of a SEW run's config."""
-    architecture = from_dict(SEWArchitecture, config[ARCHITECTURE_SECTION], f"{source} (architecture)")
+    saved = dict(config[ARCHITECTURE_SECTION])
+    # runs saved before slide-relative node features existed were built without them
+    saved.setdefault("slide_relative", False)
+    architecture = from_dict(SEWArchitecture, saved, f"{source} (architecture)")
     reading = from_dict(SEWReading, config[READING_SECTION], f"{source} (reading)")
     return architecture, reading

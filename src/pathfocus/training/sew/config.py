@@ -29,13 +29,16 @@ class SEWTraining:
     """Loss weights and switches (ablations), pseudo-labels, exploration, optimiser, epochs, seed.
 
     ``lambda_all_windows``: cross-entropy of the detail branch run over *every* candidate window of a
-    training slide (attention MIL over cached tile features; training only), whose attention ranks the
-    windows for the pseudo-labels. ``lambda_region``: the window pseudo-label loss (every window of a
-    lesion-free slide is normal; in any other slide the ``pseudo_k`` windows the detail branch attends to
-    most take the slide's label and the ``pseudo_k`` it attends to least are normal), or the annotations'
-    labels where ``annotations`` holds lesion polygons/masks for a slide. ``lambda_focus``: the focus
-    predictor is calibrated against the detail branch's lesion score of every candidate window (BCE plus a
-    listwise term that ranks). ``explore``: share of the k windows drawn at random in training.
+    training slide (attention MIL over cached tile features; training only). ``lambda_region``: the
+    window pseudo-label loss (every window of a lesion-free slide is normal; in any other slide the
+    ``pseudo_k`` windows ranked highest by ``pseudo_source`` take the slide's label and the ``pseudo_k``
+    ranked lowest are normal), or the annotations' labels where ``annotations`` holds lesion
+    polygons/masks for a slide. ``pseudo_source``: ``novelty`` (default; distance to the lesion-free
+    training slides' windows, fixed before training, so it cannot drift; attention when no training slide
+    is lesion-free) or ``attention`` (the all-window pass's attention, which moves with the branch).
+    ``lambda_focus``: the focus predictor is calibrated against the detail branch's lesion score of every
+    candidate window (BCE plus a listwise term that ranks). ``explore``: share of the k windows drawn at
+    random in training.
     """
 
     lambda_cst: float = 0.5
@@ -45,7 +48,7 @@ class SEWTraining:
     use_consistency: bool = True
     use_focus_loss: bool = True
     pseudo_k: int = 2
-    pseudo_source: str = "attention"
+    pseudo_source: str = "novelty"
     explore: float = 0.25
     annotations: str | None = None
     epochs: int = 60

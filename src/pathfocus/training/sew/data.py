@@ -180,6 +180,13 @@ class SEWDataModule(pl.LightningDataModule):
         ]
         references = [i < len(self.items["train"]) and item.target == self.normal_class
                       for i, item in enumerate(items)]
+        if not any(references):
+            log.warning(
+                "no training slide is of the normal class %r, so window novelty has no references: the "
+                "pseudo-labels are ranked by the detail branch's attention instead",
+                self.class_names[self.normal_class],
+            )
+            return
         for item, novelty in zip(items, window_novelty(features, references, seed=self.seed), strict=True):
             item.novelty = novelty
 

@@ -1,6 +1,6 @@
 """Window novelty: how unlike every window of the lesion-free training slides a window is.
 
-An optional source of SEW's window pseudo-labels (``SEWTraining.pseudo_source = "novelty"``). Whatever a
+The default source of SEW's window pseudo-labels (``SEWTraining.pseudo_source``). Whatever a
 lesion looks like, it is absent from lesion-free slides, so in a slide with lesion the windows farthest
 from all lesion-free windows are the lesion candidates (nearest-neighbour novelty against normal
 references, the idea of PatchCore and of kNN anomaly scores on frozen features). Computed once from the
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from pathfocus.errors import InputError
 
 MAX_REFERENCES = 50_000  # windows kept as references (a seeded sample beyond this): bounds memory and time
 
@@ -33,7 +35,8 @@ def window_novelty(
     """
     owners = [i for i, free in enumerate(lesion_free) if free]
     if not owners:
-        return [torch.zeros(len(s)) for s in slides]
+        msg = "window novelty needs at least one lesion-free reference slide"
+        raise InputError(msg)
     references = torch.cat([slides[i] for i in owners])
     owner = torch.cat([torch.full((len(slides[i]),), i) for i in owners])
     if len(references) > MAX_REFERENCES:

@@ -2,7 +2,8 @@
 
 Each step runs the global branch, turns node focus into window focus, scores every candidate window of
 every slide with the detail branch (their tile features are cached, so this reads nothing) and runs it
-once across all of them (whose attention ranks windows for the pseudo-labels), lets the focus predictor
+once across all of them (its attention ranks windows for the pseudo-labels where a slide has no window
+novelty, ``SEWTraining.pseudo_source``), lets the focus predictor
 pick the k windows to read (plus a share of random ones in training), and runs the detail branch across
 those k, as analysis will. Validation picks as analysis does (no exploration); its scores are gathered across
 DDP processes (:class:`~pathfocus.training.validation.EpochScores`).
@@ -65,10 +66,11 @@ class SEWTask(pl.LightningModule):
     def every_window(self, tokens: list[torch.Tensor]) -> DetailOutput:
         """The detail branch over every candidate window of each slide (attention MIL on cached features).
 
-        Its attention ranks windows for the pseudo-labels. Ranking by the region head's own scores does
-        not start: from random weights a lesion is as likely to rank last as first, is then labelled
-        normal, and stays there (0 of 5 seeds found the lesions); attention over all windows, trained
-        by the slide label, finds them (5 of 5 seeds within 150 steps on the look-alike cohort).
+        Without window novelty its attention ranks windows for the pseudo-labels. Ranking by the region
+        head's own scores does not start: from random weights a lesion is as likely to rank last as
+        first, is then labelled normal, and stays there (0 of 5 seeds found the lesions); attention over
+        all windows, trained by the slide label, finds them on one split (5 of 5 seeds within 150 steps)
+        and not on another with 20 training slides, where novelty does (docs/design.md §4).
         """
         owner = torch.repeat_interleave(
             torch.arange(len(tokens), device=self.device),
