@@ -102,11 +102,13 @@ run_batch(slides, job, job.is_done, job.out / "status.csv", cluster={cluster!r})
 
 def test_stopping_the_client_leaves_no_finished_looking_output(tmp_path: Path, slides: list[Path]) -> None:
     out = tmp_path / "out"
-    many = slides * 2  # twelve tasks of half a second each: the client is stopped long before the end
+    # twelve tasks of two seconds each on two workers: the client is stopped long before the end, even when
+    # a loaded machine delays the first results (with half a second each, a busy CI machine finished all)
+    many = slides * 2
     names = [str(tmp_path / f"s{i:02d}.tiff") for i in range(len(many))]
     for name, slide in zip(names, many, strict=True):
         os.symlink(slide, name)
-    script = STOPPED.format(tests=str(Path(__file__).parent), out=str(out), seconds=0.5, slides=names,
+    script = STOPPED.format(tests=str(Path(__file__).parent), out=str(out), seconds=2.0, slides=names,
                             cluster="local:2")
     client = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
     status_path = out / "status.csv"

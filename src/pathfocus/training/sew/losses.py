@@ -5,8 +5,9 @@ L = CE(global) + CE(detail) + lambda_all_windows * CE(detail over every window)
     + lambda_cst * (1 - cos(P(cls_global), sg(cls_detail))) + lambda_focus * focus calibration.
 
 * Window pseudo-labels (attention-MIL practice, the SEW authors' top-K/bottom-K): every window of a
-  lesion-free slide is normal; in any other slide the K windows the detail branch attends to most, when
-  it sees every window, take the slide's label and the K it attends to least are normal. Annotated
+  lesion-free slide is normal; in any other slide the K windows ranked highest (by window novelty, or
+  by the detail branch's attention when it sees every window) take the slide's label and the K ranked
+  lowest are normal. Annotated
   windows use their true label instead. Each slide weighs the same, however many windows it has.
 * Focus calibration (self-calibration): BCE between every candidate window's focus logit and the detail
   branch's lesion score of that window, detached, and 0 on lesion-free slides, plus a listwise term on
