@@ -157,7 +157,7 @@ def test_runs_saved_before_slide_relative_features_load_without_them() -> None:
     assert widths[True][first].shape != widths[False][first].shape
 
 
-def test_slide_relative_features_do_not_mix_slides_and_see_a_stain_shift() -> None:
+def test_slide_relative_features_ignore_a_colour_shift_of_one_slide() -> None:
     """Standardised within each slide: shifting one slide's colours moves that slide's absolute features
     only, so the relative half the branch sees stays the same."""
     model = _model()
