@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,15 +118,16 @@ class RegionJob:
     all_tissue: bool
     device: str | None
 
-    def __call__(self, path: Path) -> tuple[RegionFeatures | str, bool]:
-        """The slide's features, or why it failed and whether that was unexpected (worth a retry)."""
-        try:
+    def __call__(self, path: Path) -> tuple[dict[str, Any], bool]:
+        """The slide's status row (its features under ``features`` when it worked) and whether an
+        unexpected error made it fail (worth a retry), classified as every batch command does."""
+        from pathfocus.slide.batch import process_slide
+
+        def features(slide: Path) -> dict[str, Any]:
             analyzer, cache = _extractor(self.run_dir, self.device, self.all_tissue)
-            return slide_region_features(analyzer, path, self.all_tissue, cache), False
-        except PathfocusError as error:
-            return f"{path.name}: {error}", False
-        except Exception as error:  # noqa: BLE001 -- the client decides: retried once, then reported
-            return f"{path.name}: {type(error).__name__}: {error}", True
+            return {"features": slide_region_features(analyzer, slide, self.all_tissue, cache)}
+
+        return process_slide(features, path, warn=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,17 +139,18 @@ def _extractor(run_dir: Path, device: str | None,
 
 def _on_cluster(job: RegionJob, slide_paths: Iterable[str | os.PathLike[str]],
                 cluster: str) -> list[RegionFeatures]:
+    from pathfocus.slide.batch import lost_row
     from pathfocus.slide.cluster import parse_cluster, task_resources
     from pathfocus.slide.cluster_batch import cluster_results
 
     found: dict[int, RegionFeatures] = {}
     paths = (Path(path) for path in slide_paths)
-    for index, result in cluster_results(parse_cluster(cluster), paths, job,
-                                         lambda path, why: f"{path.name}: {why}", task_resources(job.device)):
-        if isinstance(result, str):
-            msg = f"region features failed for {result}"
+    resources = task_resources(job.device)
+    for index, row in cluster_results(parse_cluster(cluster), paths, job, lost_row, resources):
+        if row["status"] == "failed":
+            msg = f"region features failed for {Path(row['path']).name}: {row['reason']}"
             raise PathfocusError(msg)
-        found[index] = result
+        found[index] = row["features"]
     return [found[i] for i in sorted(found)]
 
 

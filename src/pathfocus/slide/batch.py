@@ -142,7 +142,7 @@ def _on_cluster(
     if not todo:
         return  # nothing left: no cluster to start
     attempt = functools.partial(process_slide, process, warn=False)  # warned here, not on the workers
-    for position, row in cluster_results(spec, [paths[i] for i in todo], attempt, _lost, resources):
+    for position, row in cluster_results(spec, [paths[i] for i in todo], attempt, lost_row, resources):
         if row["status"] == "failed":
             log.warning("%s failed: %s", Path(row["path"]).name, row["reason"])
         record(todo[position], row)
@@ -189,7 +189,7 @@ def _row(path: Path) -> dict[str, Any]:
     return {"slide_id": path.stem, "path": str(path), "status": "ok", "reason": "", "seconds": 0.0}
 
 
-def _lost(path: Path, reason: str) -> dict[str, Any]:
+def lost_row(path: Path, reason: str) -> dict[str, Any]:
     """The row of a slide whose task never reported back (its workers died)."""
     return {**_row(path), "status": "failed", "reason": reason}
 
